@@ -1,0 +1,95 @@
+"""The `vultr-pipeline` command: demo, emulator and query.
+
+A user's mistake (a missing key, a locked data directory, a port in use) ends with one line on
+stderr and exit code 2, never a traceback. Failed runs exit with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vultr_pipeline.clickhouse.errors import ClickHouseError
+from vultr_pipeline.vultr.errors import VultrError
+
+USAGE_ERROR = 2
+RUN_FAILED = 1
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from vultr_pipeline.demo import DemoError, run_demo
+
+    try:
+        return run_demo(args)
+    except DemoError as error:
+        print(f"vultr-pipeline demo: {error}", file=sys.stderr)
+        return RUN_FAILED
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from vultr_pipeline.emulator.cli import run_from_args
+
+    return run_from_args(args)
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    from vultr_pipeline.query import run_query
+
+    return run_query(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one subcommand per task."""
+    from vultr_pipeline.demo import add_demo_arguments
+    from vultr_pipeline.emulator.cli import add_emulator_arguments
+    from vultr_pipeline.query import add_query_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="vultr-pipeline",
+        description="Collect Vultr billing and inventory data into ClickHouse with Dagster.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run every asset against the local emulator into embedded ClickHouse",
+        description="Start the emulator, materialize every asset into embedded ClickHouse "
+        "under $DAGSTER_HOME (default ./.dagster_home), and print what landed.",
+    )
+    add_demo_arguments(demo)
+    demo.set_defaults(handler=_run_demo)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the local Vultr API emulator on 127.0.0.1",
+        description="Serve a deterministic sample Vultr account under /v2 on 127.0.0.1.",
+    )
+    add_emulator_arguments(emulator)
+    emulator.set_defaults(handler=_run_emulator)
+
+    query = commands.add_parser(
+        "query",
+        help="run a SQL query against the pipeline's ClickHouse",
+        description="Run one SQL statement against the ClickHouse the pipeline writes to: "
+        "$CLICKHOUSE_HOST when set, else the embedded data directory.",
+    )
+    add_query_arguments(query)
+    query.set_defaults(handler=_run_query)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (VultrError, ClickHouseError) as error:
+        print(f"vultr-pipeline {args.command}: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Dagster IO manager that stores pandas DataFrames in ClickHouse tables.
+
+Each asset declares its table in its definition metadata, and the table is created from
+that declaration, never from the data:
+
+.. code-block:: python
+
+    @dg.asset(
+        key=["vultr_raw", "instances"],
+        metadata={
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn("id", "String", description="Instance ID"),
+                    dg.TableColumn("cost", "Decimal(38, 10)", description="Cost in USD"),
+                ]
+            ),
+            "clickhouse/order_by": ["id"],
+        },
+    )
+    def instances() -> pd.DataFrame: ...
+
+The asset key ``["vultr_raw", "instances"]`` maps to table ``vultr_raw.instances``. A
+partitioned asset also sets ``partition_expr`` to the column that contains its partition.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from vultr_pipeline.clickhouse.column_types import parse_column_type
+from vultr_pipeline.clickhouse.engine import (
+    ClickHouseEngine,
+    ClickHouseSettings,
+    open_engine,
+    validate_identifier,
+)
+from vultr_pipeline.clickhouse.errors import ClickHouseConfigError, ClickHouseSchemaError
+from vultr_pipeline.clickhouse.partitions import PartitionSelection, select_partitions
+from vultr_pipeline.clickhouse.tables import (
+    TableSpec,
+    quoted_table,
+    read_table,
+    replace_partitions,
+    replace_table,
+)
+
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
+ORDER_BY_KEY = "clickhouse/order_by"
+PARTITION_EXPR_KEY = "partition_expr"
+
+
+class ClickHouseIOManager(dg.ConfigurableIOManager):
+    """Store DataFrame assets in ClickHouse, embedded through chDB or on a server.
+
+    Without `host`, tables live in an embedded chDB data directory (`path`, by default
+    ``$DAGSTER_HOME/clickhouse``). chDB allows one process per data directory, so run
+    such jobs with the in-process executor. With `host`, the IO manager connects to a
+    ClickHouse server over HTTP(S).
+    """
+
+    path: str | None = Field(
+        default=None,
+        description="chDB data directory used when no host is set. Defaults to "
+        "$DAGSTER_HOME/clickhouse.",
+    )
+    host: str | None = Field(
+        default=None,
+        description="ClickHouse server host name. When set, the server is used instead of "
+        "embedded chDB.",
+    )
+    port: int | None = Field(
+        default=None,
+        description="HTTP(S) port of the ClickHouse server. Defaults to 8123, or 8443 when "
+        "secure is true.",
+    )
+    username: str = Field(default="default", description="ClickHouse user name.")
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        description="ClickHouse password. Pass it with dg.EnvVar; it is never logged or "
+        "stored in metadata.",
+    )
+    secure: bool = Field(default=False, description="Connect to the server over HTTPS.")
+    compress: bool = Field(
+        default=True,
+        description="Compress data sent to and from the server. Has no effect on chDB.",
+    )
+    database: str = Field(
+        default="default",
+        description="Database for assets whose key has a single part.",
+    )
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Write the DataFrame `obj` to the asset's table, replacing this run's rows."""
+        spec = self._table_spec(context, context.asset_key, context.definition_metadata)
+        frame = _checked_frame(obj, spec, context.asset_key)
+
+        with self._engine() as engine:
+            if context.has_asset_partitions:
+                selection = self._selection(context, spec)
+                rows = replace_partitions(engine, spec, frame, selection.values)
+                total = _count_rows(engine, spec)
+            else:
+                rows = total = replace_table(engine, spec, frame)
+
+        context.log.info("Wrote %s rows to %s", rows, spec.qualified_name)
+        metadata: dict[str, Any] = {
+            "dagster/row_count": total,
+            "dagster/table_name": spec.qualified_name,
+        }
+        if context.has_asset_partitions:
+            # NOTE: Dagster attaches one metadata dict to every partition of a range, so a
+            # backfill range reports the rows of the whole range for each partition.
+            metadata["dagster/partition_row_count"] = rows
+        schema = _column_schema(context.definition_metadata)
+        if schema is not None:
+            metadata[COLUMN_SCHEMA_KEY] = dg.MetadataValue.table_schema(schema)
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        """Read the upstream asset's table, limited to the partitions this step needs.
+
+        Without a declared upstream schema (for example a table made outside Dagster), all
+        columns are read, with types taken from the table itself.
+        """
+        upstream = context.upstream_output
+        definition_metadata = (upstream.definition_metadata if upstream else None) or {}
+        database, table = self.table_for_key(context.asset_key)
+        column_names: list[str] | None = None
+        order_by: Sequence[str] = ()
+        where = ""
+        parameters: dict[str, Any] = {}
+
+        if _column_schema(definition_metadata) is not None:
+            spec = self._table_spec(context, context.asset_key, definition_metadata)
+            column_names, order_by = spec.column_names, spec.order_by
+            if context.has_asset_partitions:
+                selection = self._selection(context, spec)
+                where, parameters = selection.where, selection.parameters
+
+        with self._engine() as engine:
+            return read_table(engine, database, table, column_names, where, parameters, order_by)
+
+    def table_for_key(self, asset_key: dg.AssetKey) -> tuple[str, str]:
+        """Map an asset key to ``(database, table)``.
+
+        A one-part key goes to the configured database. Longer keys join all parts but
+        the last with ``_`` to name the database.
+
+        Raises:
+            ClickHouseConfigError: A name is not a plain identifier.
+        """
+        parts = asset_key.path
+        database = "_".join(parts[:-1]) if len(parts) > 1 else self.database
+        table = parts[-1]
+        for name, kind in ((database, "database name"), (table, "table name")):
+            try:
+                validate_identifier(name, kind)
+            except ClickHouseConfigError as error:
+                raise ClickHouseConfigError(
+                    f"Asset {asset_key.to_user_string()}: {error} Rename the asset key."
+                ) from error
+        return database, table
+
+    def settings(self) -> ClickHouseSettings:
+        """Return the engine settings, resolving the default chDB directory.
+
+        Raises:
+            ClickHouseConfigError: Neither `host` nor `path` is set and DAGSTER_HOME is unset.
+        """
+        path = self.path
+        if not self.host and not path:
+            dagster_home = os.environ.get("DAGSTER_HOME")
+            if not dagster_home:
+                raise ClickHouseConfigError(
+                    "ClickHouseIOManager has no path and DAGSTER_HOME is not set. Set "
+                    "DAGSTER_HOME, set the IO manager's path to a chDB data directory, or set "
+                    "host to use a ClickHouse server."
+                )
+            path = os.path.join(dagster_home, "clickhouse")
+        return ClickHouseSettings(
+            path=path,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            secure=self.secure,
+            compress=self.compress,
+        )
+
+    def _engine(self) -> _EngineScope:
+        return _EngineScope(self.settings())
+
+    def _table_spec(
+        self,
+        context: dg.OutputContext | dg.InputContext,
+        asset_key: dg.AssetKey,
+        definition_metadata: Mapping[str, Any] | None,
+    ) -> TableSpec:
+        database, table = self.table_for_key(asset_key)
+        metadata = definition_metadata or {}
+        schema = _column_schema(metadata)
+        if schema is None:
+            raise ClickHouseSchemaError(
+                f"Asset {asset_key.to_user_string()} declares no table schema. Add "
+                f'metadata={{"{COLUMN_SCHEMA_KEY}": dg.TableSchema(columns=[...])}} with '
+                "ClickHouse types to its definition."
+            )
+        try:
+            columns = tuple(
+                (column.name, parse_column_type(column.type)) for column in schema.columns
+            )
+        except ClickHouseSchemaError as error:
+            raise ClickHouseSchemaError(f"Asset {asset_key.to_user_string()}: {error}") from error
+        for column in schema.columns:
+            validate_identifier(column.name, f"column name in asset {asset_key.to_user_string()}")
+
+        order_by = tuple(_metadata_value(metadata.get(ORDER_BY_KEY)) or ())
+        partition_column = _metadata_value(metadata.get(PARTITION_EXPR_KEY))
+        names = {column.name for column in schema.columns}
+        unknown = [name for name in (*order_by, partition_column) if name and name not in names]
+        if unknown:
+            raise ClickHouseSchemaError(
+                f"Asset {asset_key.to_user_string()} names columns {unknown} in "
+                f"{ORDER_BY_KEY} or {PARTITION_EXPR_KEY} that its schema does not declare."
+            )
+        return TableSpec(
+            database=database,
+            table=table,
+            columns=columns,
+            comments={column.name: column.description or "" for column in schema.columns},
+            order_by=order_by,
+            partition_column=partition_column if context.has_asset_partitions else None,
+        )
+
+    def _selection(
+        self,
+        context: dg.OutputContext | dg.InputContext,
+        spec: TableSpec,
+    ) -> PartitionSelection:
+        if spec.partition_column is None:
+            raise ClickHouseSchemaError(
+                f"Partitioned asset {context.asset_key.to_user_string()} has no "
+                f'"{PARTITION_EXPR_KEY}" metadata. Set it to the column that holds the '
+                "partition."
+            )
+        return select_partitions(context, spec)
+
+
+class _EngineScope:
+    """Open an engine for one IO manager call and close it afterwards."""
+
+    def __init__(self, settings: ClickHouseSettings) -> None:
+        self._settings = settings
+        self._engine: ClickHouseEngine | None = None
+
+    def __enter__(self) -> ClickHouseEngine:
+        self._engine = open_engine(self._settings)
+        return self._engine
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+def _metadata_value(value: Any) -> Any:
+    """Unwrap a Dagster `MetadataValue` into its plain value."""
+    if isinstance(value, dg.MetadataValue):
+        return value.value
+    return value
+
+
+def _column_schema(metadata: Mapping[str, Any]) -> dg.TableSchema | None:
+    value = _metadata_value(metadata.get(COLUMN_SCHEMA_KEY))
+    return value if isinstance(value, dg.TableSchema) else None
+
+
+def _checked_frame(obj: Any, spec: TableSpec, asset_key: dg.AssetKey) -> pd.DataFrame:
+    if not isinstance(obj, pd.DataFrame):
+        raise ClickHouseSchemaError(
+            f"Asset {asset_key.to_user_string()} returned {type(obj).__name__}, but "
+            "ClickHouseIOManager stores only pandas DataFrames."
+        )
+    declared = spec.column_names
+    missing = [name for name in declared if name not in obj.columns]
+    extra = [str(name) for name in obj.columns if name not in declared]
+    if missing or extra:
+        raise ClickHouseSchemaError(
+            f"Asset {asset_key.to_user_string()} returned a DataFrame whose columns do not "
+            f"match table {spec.qualified_name}: missing {missing}, extra {extra}. Return "
+            f"exactly the columns declared in {COLUMN_SCHEMA_KEY}, or change the schema."
+        )
+    return obj
+
+
+def _count_rows(engine: ClickHouseEngine, spec: TableSpec) -> int:
+    result = engine.query_arrow(
+        f"SELECT count() AS rows FROM {quoted_table(spec.database, spec.table)}"
+    )
+    return int(result.column("rows")[0].as_py())

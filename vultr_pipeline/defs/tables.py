@@ -1,0 +1,69 @@
+"""ClickHouse table layout of the raw Vultr tables, derived from the record specs.
+
+The record specs in `vultr_pipeline.vultr.records` name logical kinds; this module maps each kind
+to the ClickHouse column type that the IO manager creates, and adds the columns every raw table
+shares (`account_id`, `raw`, `collected_at`).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from vultr_pipeline.vultr.records import Field, Kind, RecordSpec
+
+# Money keeps ten decimal places: Vultr prices have up to five (hourly rates), and per-unit
+# prices of fractional GPU plans may carry more. Decimal128 leaves 28 integer digits.
+MONEY_TYPE = "Decimal(38, 10)"
+TIMESTAMP_TYPE = "DateTime64(3, 'UTC')"
+
+_BASE_TYPES: dict[Kind, str] = {
+    Kind.STRING: "String",
+    Kind.LOW_CARDINALITY: "String",
+    Kind.INT: "Int64",
+    Kind.MONEY: MONEY_TYPE,
+    Kind.DECIMAL: MONEY_TYPE,
+    Kind.DATETIME: TIMESTAMP_TYPE,
+    Kind.BOOL: "Bool",
+    Kind.JSON: "String",
+}
+
+ACCOUNT_COLUMN = dg.TableColumn(
+    "account_id",
+    "LowCardinality(String)",
+    description="Name of the Vultr account the row was collected from.",
+)
+RAW_COLUMN = dg.TableColumn(
+    "raw",
+    "String",
+    description="The API record as JSON text, with secret fields removed.",
+)
+COLLECTED_AT_COLUMN = dg.TableColumn(
+    "collected_at",
+    TIMESTAMP_TYPE,
+    description="When the pipeline fetched the record (UTC).",
+)
+
+
+def clickhouse_type(field: Field) -> str:
+    """Return the ClickHouse column type that stores `field`."""
+    if field.kind is Kind.STRING_LIST:
+        return "Array(String)"
+    base = _BASE_TYPES[field.kind]
+    if not field.required:
+        base = f"Nullable({base})"
+    if field.kind is Kind.LOW_CARDINALITY:
+        base = f"LowCardinality({base})"
+    return base
+
+
+def table_schema(spec: RecordSpec) -> dg.TableSchema:
+    """Build the column schema of the raw table for `spec`, in the order rows are written."""
+    columns = [ACCOUNT_COLUMN]
+    columns += [dg.TableColumn(f.name, clickhouse_type(f), description=f.doc) for f in spec.fields]
+    columns += [RAW_COLUMN, COLLECTED_AT_COLUMN]
+    return dg.TableSchema(columns=columns)
+
+
+def order_by(spec: RecordSpec) -> list[str]:
+    """Return the MergeTree sort key of the raw table for `spec`."""
+    return ["account_id", *spec.order_by]

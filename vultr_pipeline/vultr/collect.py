@@ -1,0 +1,40 @@
+"""Fetch the records of one raw table, ready for `parse_record`.
+
+Most tables take the rows of one list endpoint as they come. Three need shaping first: the
+account is a single object, account bandwidth splits into one record per period, and invoice and
+pending-charge items get their position (and invoice id) because they carry no id of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from vultr_pipeline.vultr.api import VultrAPI
+from vultr_pipeline.vultr.client import VultrClient
+from vultr_pipeline.vultr.records import RECORD_SPECS, bandwidth_period_records, number_lines
+
+
+def collect_records(
+    client: VultrClient, table: str, *, invoice_ids: Iterable[int] = ()
+) -> Iterator[dict[str, Any]]:
+    """Yield the API records of raw table `table`.
+
+    Args:
+        client: Client for the account.
+        table: A key of `RECORD_SPECS`.
+        invoice_ids: For `invoice_items`, the invoices whose items to fetch.
+    """
+    api = VultrAPI(client)
+    endpoint = RECORD_SPECS[table].endpoint.name
+    if table == "account":
+        yield api.account()
+    elif table == "account_bandwidth":
+        yield from bandwidth_period_records(api.account_bandwidth())
+    elif table == "invoice_items":
+        for invoice_id in invoice_ids:
+            yield from number_lines(api.invoice_items(invoice_id), invoice_id=invoice_id)
+    elif table == "pending_charges":
+        yield from number_lines(api.pending_charges())
+    else:
+        yield from api.list_endpoint(endpoint)

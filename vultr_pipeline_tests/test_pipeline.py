@@ -1,0 +1,191 @@
+"""End-to-end tests: every raw asset from the emulator over HTTP into a real chDB directory."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
+from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
+from vultr_pipeline.defs.raw_assets import build_raw_assets
+from vultr_pipeline.defs.resources import VultrResource
+from vultr_pipeline.emulator import EmulatorServer, SampleAccountConfig, generate_account
+from vultr_pipeline.vultr.records import RECORD_SPECS
+from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
+
+KEY_VARIABLE = "TEST_VULTR_API_KEY"
+
+
+def _resources(emulator: EmulatorServer, data_directory: Path) -> dict[str, object]:
+    return {
+        "vultr": VultrResource(api_url=emulator.url, api_key_env=KEY_VARIABLE),
+        "clickhouse": ClickHouseIOManager(path=str(data_directory)),
+    }
+
+
+def _materialize(emulator: EmulatorServer, data_directory: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(build_raw_assets(), resources=_resources(emulator, data_directory))
+
+
+def _query(data_directory: Path, sql: str) -> list[dict]:
+    engine = open_engine(ClickHouseSettings(path=str(data_directory)))
+    try:
+        return engine.query_arrow(sql).to_pylist()
+    finally:
+        engine.close()
+
+
+def _expected_counts(emulator: EmulatorServer) -> dict[str, int]:
+    account = emulator.account
+    return {
+        "account": 1,
+        "account_bandwidth": 3,
+        "billing_history": len(account.billing_history),
+        "invoices": len(account.invoices),
+        "invoice_items": sum(len(items) for items in account.invoice_items.values()),
+        "pending_charges": len(account.pending_charges),
+        "instances": len(account.instances),
+        "bare_metals": len(account.bare_metals),
+        "plans": len(account.plans),
+        "metal_plans": len(account.plans_metal),
+        "regions": len(account.regions),
+        "snapshots": len(account.snapshots),
+        "backups": len(account.backups),
+        "blocks": len(account.blocks),
+        "load_balancers": len(account.load_balancers),
+        "kubernetes_clusters": len(account.vke_clusters),
+        "object_storage": len(account.object_storages),
+        "reserved_ips": len(account.reserved_ips),
+        "databases": len(account.databases),
+    }
+
+
+def _table_counts(data_directory: Path) -> dict[str, int]:
+    counts = {}
+    for table in RECORD_SPECS:
+        rows = _query(data_directory, f"SELECT count() AS n FROM vultr_raw.{table}")
+        counts[table] = rows[0]["n"]
+    return counts
+
+
+@pytest.fixture
+def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
+    return EMULATOR_API_KEY
+
+
+def test_raw_tables_match_emulator_counts(emulator, api_key, tmp_path):
+    result = _materialize(emulator, tmp_path / "clickhouse")
+
+    assert result.success
+    expected = _expected_counts(emulator)
+    assert set(expected) == set(RECORD_SPECS)
+    assert _table_counts(tmp_path / "clickhouse") == expected
+
+
+def test_rerun_does_not_duplicate_rows(emulator, api_key, tmp_path):
+    data_directory = tmp_path / "clickhouse"
+    assert _materialize(emulator, data_directory).success
+    first = _table_counts(data_directory)
+
+    assert _materialize(emulator, data_directory).success
+
+    assert _table_counts(data_directory) == first
+
+
+def test_money_lands_exact(emulator, api_key, tmp_path):
+    data_directory = tmp_path / "clickhouse"
+    assert _materialize(emulator, data_directory).success
+
+    invoices = _query(data_directory, "SELECT id, amount FROM vultr_raw.invoices")
+    items = _query(
+        data_directory,
+        "SELECT invoice_id, sum(total) AS total FROM vultr_raw.invoice_items GROUP BY invoice_id",
+    )
+    pending = _query(data_directory, "SELECT sum(total) AS total FROM vultr_raw.pending_charges")
+
+    amounts = {row["id"]: row["amount"] for row in invoices}
+    assert {row["invoice_id"]: row["total"] for row in items} == amounts
+    assert all(isinstance(amount, Decimal) for amount in amounts.values())
+    assert pending[0]["total"] == emulator.account.account["pending_charges"]
+
+
+def test_materialization_metadata(emulator, api_key, tmp_path):
+    result = _materialize(emulator, tmp_path / "clickhouse")
+
+    materializations = {
+        event.asset_key.path[-1]: event.metadata
+        for event in result.get_asset_materialization_events()
+        for event in [event.event_specific_data.materialization]
+    }
+    instances = materializations["instances"]
+    assert instances["dagster/row_count"].value == len(emulator.account.instances)
+    columns = [column.name for column in instances["dagster/column_schema"].value.columns]
+    assert columns[0] == "account_id"
+    assert columns[-2:] == ["raw", "collected_at"]
+    assert "preview" in instances
+
+
+def test_missing_key_fails_with_hint(emulator, monkeypatch, tmp_path):
+    monkeypatch.delenv(KEY_VARIABLE, raising=False)
+
+    result = dg.materialize(
+        build_raw_assets(),
+        resources=_resources(emulator, tmp_path / "clickhouse"),
+        selection=[dg.AssetKey(["vultr_raw", "account"])],
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    messages = []
+    while failure is not None:
+        messages.append(failure.message)
+        failure = failure.cause
+    text = "\n".join(messages)
+    assert KEY_VARIABLE in text or "VULTR_API_KEY" in text
+    assert "demo" in text
+
+
+def _planted_account(config: SampleAccountConfig, planted: dict[str, str]):
+    account = generate_account(config)
+    account.instances[0]["default_password"] = planted["default_password"]
+    account.instances[0]["kvm"] = f"https://console.example/?data={planted['kvm']}"
+    account.object_storages[0]["s3_secret_key"] = planted["s3_secret_key"]
+    account.object_storages[0]["s3_access_key"] = planted["s3_access_key"]
+    account.databases[0]["password"] = planted["password"]
+    return account
+
+
+def test_secrets_stored_nowhere(small_account_config, monkeypatch, tmp_path, caplog):
+    planted = {
+        name: f"planted-{name}-7f3a9c"
+        for name in ("default_password", "kvm", "s3_secret_key", "s3_access_key", "password")
+    }
+    account = _planted_account(small_account_config, planted)
+    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
+    data_directory = tmp_path / "clickhouse"
+    caplog.set_level(logging.DEBUG)
+
+    with EmulatorServer(account, api_key=EMULATOR_API_KEY) as emulator:
+        result = _materialize(emulator, data_directory)
+
+    assert result.success
+    needles = [EMULATOR_API_KEY, *planted.values()]
+    logs = caplog.text + "\n".join(str(event) for event in result.all_events)
+    for needle in needles:
+        assert needle not in logs, f"{needle} leaked into logs"
+    for table in RECORD_SPECS:
+        dump = _query(data_directory, f"SELECT toString(tuple(*)) AS row FROM vultr_raw.{table}")
+        text = "\n".join(row["row"] for row in dump)
+        for needle in needles:
+            assert needle not in text, f"{needle} stored in vultr_raw.{table}"
+    for path in data_directory.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for needle in needles:
+                assert needle.encode() not in content, f"{needle} found in {path}"
