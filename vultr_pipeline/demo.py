@@ -37,12 +37,12 @@ _OVERRIDDEN = ("VULTR_API_URL", "VULTR_API_KEY", "CLICKHOUSE_HOST", "CLICKHOUSE_
 
 
 class DemoError(Exception):
-    """The demo run failed; the message says which step and why."""
+    """The demo run failed; the message names each failed step and its error."""
 
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What the demo run left in ClickHouse."""
+    """Row counts and spend that the demo run left in ClickHouse."""
 
     run_id: str
     table_rows: dict[str, int]

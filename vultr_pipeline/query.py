@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
-from vultr_pipeline.home import resolve_dagster_home
+from vultr_pipeline.clickhouse.engine import open_engine
+from vultr_pipeline.settings import clickhouse_settings_from_env
 
 
 def add_query_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,29 +20,9 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_env() -> ClickHouseSettings:
-    """Return the ClickHouse the pipeline uses: $CLICKHOUSE_HOST, else the embedded directory.
-
-    Raises:
-        ValueError: CLICKHOUSE_PORT is not a whole number.
-    """
-    host = os.environ.get("CLICKHOUSE_HOST")
-    if not host:
-        path = os.environ.get("CLICKHOUSE_PATH") or str(resolve_dagster_home() / "clickhouse")
-        return ClickHouseSettings(path=path)
-    port = os.environ.get("CLICKHOUSE_PORT")
-    return ClickHouseSettings(
-        host=host,
-        port=int(port) if port else None,
-        username=os.environ.get("CLICKHOUSE_USER") or "default",
-        password=os.environ.get("CLICKHOUSE_PASSWORD") or None,
-        secure=os.environ.get("CLICKHOUSE_SECURE", "").lower() in {"1", "true", "yes"},
-    )
-
-
 def run_query(args: argparse.Namespace) -> int:
     """Run `args.sql` and print the result in `args.format`; return the exit code."""
-    engine = open_engine(settings_from_env())
+    engine = open_engine(clickhouse_settings_from_env())
     try:
         frame = engine.query_arrow(args.sql).to_pandas()
     finally:

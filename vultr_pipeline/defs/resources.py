@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
+from vultr_pipeline.settings import clickhouse_settings_from_env
 from vultr_pipeline.vultr.client import VultrClient
 
 DEFAULT_API_URL = "https://api.vultr.com/v2"
@@ -62,18 +63,17 @@ class VultrResource(dg.ConfigurableResource):
 def clickhouse_io_manager_from_env() -> ClickHouseIOManager:
     """Build the ClickHouse IO manager: a server when CLICKHOUSE_HOST is set, else embedded chDB.
 
-    Only the names of secret variables are captured (through `dg.EnvVar`), never their values.
+    The password enters the resource config as `dg.EnvVar`, so Dagster stores only its name.
     """
-    host = os.environ.get("CLICKHOUSE_HOST")
-    if not host:
-        return ClickHouseIOManager(path=os.environ.get("CLICKHOUSE_PATH") or None)
-    port = os.environ.get("CLICKHOUSE_PORT")
-    password = dg.EnvVar("CLICKHOUSE_PASSWORD") if os.environ.get("CLICKHOUSE_PASSWORD") else None
+    settings = clickhouse_settings_from_env(default_path=None)
+    if not settings.host:
+        return ClickHouseIOManager(path=settings.path)
+    password = dg.EnvVar("CLICKHOUSE_PASSWORD") if settings.password else None
     return ClickHouseIOManager(
-        host=host,
-        port=int(port) if port else None,
-        username=os.environ.get("CLICKHOUSE_USER") or "default",
+        host=settings.host,
+        port=settings.port,
+        username=settings.username,
         password=password,
-        secure=os.environ.get("CLICKHOUSE_SECURE", "").lower() in {"1", "true", "yes"},
+        secure=settings.secure,
         database=os.environ.get("CLICKHOUSE_DATABASE") or "default",
     )
