@@ -1,4 +1,4 @@
-"""The `vultr-pipeline` command: demo, emulator and query.
+"""The `vultr-pipeline` command: demo, emulator, query and report.
 
 A user's mistake (a missing key, a locked data directory, a port in use) ends with one line on
 stderr and exit code 2, never a traceback. Failed runs exit with 1.
@@ -39,11 +39,18 @@ def _run_query(args: argparse.Namespace) -> int:
     return run_query(args)
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from vultr_pipeline.report import run_report
+
+    return run_report(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subcommand per task."""
     from vultr_pipeline.demo import add_demo_arguments
     from vultr_pipeline.emulator.cli import add_emulator_arguments
     from vultr_pipeline.query import add_query_arguments
+    from vultr_pipeline.report import add_report_arguments
 
     parser = argparse.ArgumentParser(
         prog="vultr-pipeline",
@@ -76,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_query_arguments(query)
     query.set_defaults(handler=_run_query)
+
+    report = commands.add_parser(
+        "report",
+        help="print a month's spend, forecast, top costs and savings from ClickHouse",
+        description="Summarize one billing month from the vultr_costs tables: spend, last "
+        "month's spend, the month-end forecast, top services, regions and resources, and the "
+        "largest savings recommendations.",
+    )
+    add_report_arguments(report)
+    report.set_defaults(handler=_run_report)
     return parser
 
 
@@ -89,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of stdout (such as `head`) closed it early; that is not an error here.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import os
 
 import dagster as dg
 
+from vultr_pipeline.defs import checks, cost_assets, focus_assets, insight_assets
 from vultr_pipeline.defs.raw_assets import build_raw_assets
 from vultr_pipeline.defs.resources import VultrResource, clickhouse_io_manager_from_env
 from vultr_pipeline.defs.schedules import build_daily_job, build_daily_schedule
@@ -25,7 +26,13 @@ def build_definitions() -> dg.Definitions:
         executor = dg.in_process_executor
     job = build_daily_job(executor)
     return dg.Definitions(
-        assets=build_raw_assets(),
+        assets=[
+            *build_raw_assets(),
+            *cost_assets.ASSETS,
+            *insight_assets.ASSETS,
+            *focus_assets.ASSETS,
+        ],
+        asset_checks=[*cost_assets.CHECKS, *checks.CHECKS],
         jobs=[job],
         schedules=[build_daily_schedule(job)],
         resources={

@@ -30,6 +30,7 @@ from vultr_pipeline.defs.schedules import DAILY_JOB_NAME
 from vultr_pipeline.emulator.config import SampleAccountConfig
 from vultr_pipeline.emulator.server import EmulatorServer
 from vultr_pipeline.home import resolve_dagster_home
+from vultr_pipeline.report import build_report, load_tables, write_table
 from vultr_pipeline.vultr.records import RECORD_SPECS
 
 # Environment variables that would send the demo elsewhere than the emulator and embedded chDB.
@@ -133,14 +134,27 @@ def summarize(data_directory: Path, run_id: str) -> DemoSummary:
     return DemoSummary(run_id, rows, month_to_date, data_directory)
 
 
+def print_cost_report(data_directory: Path) -> None:
+    """Print the month's spend, forecast, top services and recommendations from the cost tables."""
+    engine = open_engine(ClickHouseSettings(path=str(data_directory)))
+    try:
+        line_items, forecast, recommendations = load_tables(engine)
+    finally:
+        engine.close()
+    print()
+    write_table(build_report(line_items, forecast, recommendations, top=3), sys.stdout)
+
+
 def print_summary(summary: DemoSummary, ui_port: int) -> None:
     """Print the tables, the month-to-date spend and where to go next."""
+    print_cost_report(summary.data_directory)
     width = max(len(name) for name in summary.table_rows)
     print(f"\n{'table'.ljust(width)}  rows")
     for name, count in summary.table_rows.items():
         print(f"{name.ljust(width)}  {count:>6}")
     print(f"\nMonth-to-date spend (pending charges): ${summary.month_to_date:,.2f}")
     print(f"ClickHouse data directory: {summary.data_directory}")
+    print("Cost report: vultr-pipeline report [--format table|json|csv]")
     print('Query it:    vultr-pipeline query "SELECT * FROM vultr_raw.instances LIMIT 5"')
     print(f"Open the UI: vultr-pipeline demo --ui   (then http://127.0.0.1:{ui_port})")
 

@@ -189,3 +189,48 @@ def test_secrets_stored_nowhere(small_account_config, monkeypatch, tmp_path, cap
             content = path.read_bytes()
             for needle in needles:
                 assert needle.encode() not in content, f"{needle} found in {path}"
+
+
+def _all_assets_and_checks() -> list:
+    from vultr_pipeline.defs import checks, cost_assets, focus_assets, insight_assets
+
+    return [
+        *build_raw_assets(),
+        *cost_assets.ASSETS,
+        *insight_assets.ASSETS,
+        *focus_assets.ASSETS,
+        *cost_assets.CHECKS,
+        *checks.CHECKS,
+    ]
+
+
+def _cost_tables(data_directory: Path) -> dict[str, list[dict]]:
+    names = _query(
+        data_directory,
+        "SELECT name FROM system.tables WHERE database = 'vultr_costs' ORDER BY name",
+    )
+    tables = {}
+    for row in names:
+        table = row["name"]
+        tables[table] = _query(
+            data_directory, f"SELECT * FROM vultr_costs.{table} ORDER BY tuple(*)"
+        )
+    return tables
+
+
+def test_whole_pipeline_twice_identical(emulator, api_key, tmp_path):
+    data_directory = tmp_path / "clickhouse"
+    everything = _all_assets_and_checks()
+    resources = _resources(emulator, data_directory)
+
+    first_run = dg.materialize(everything, resources=resources)
+    first = _cost_tables(data_directory)
+    second_run = dg.materialize(everything, resources=resources)
+    second = _cost_tables(data_directory)
+
+    assert first_run.success
+    assert second_run.success
+    assert "cost_recommendations" in first
+    assert len(first["cost_recommendations"]) > 0
+    assert len(first["focus_costs"]) == len(first["cost_line_items"])
+    assert first == second

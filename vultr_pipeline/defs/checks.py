@@ -1,0 +1,126 @@
+"""Asset checks that reconcile the billing tables, wrapping `vultr_pipeline.costs.reconcile`.
+
+The invoice check is blocking: when an invoice's items do not add up to its amount, the cost
+assets downstream of `vultr_raw/invoice_items` do not run, because every figure they produce
+would inherit the gap. The other checks report without stopping the run.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from vultr_pipeline.costs import reconcile
+from vultr_pipeline.costs.reconcile import Finding
+from vultr_pipeline.defs.metadata import markdown_preview
+from vultr_pipeline.vultr.records import RECORD_SPECS, RecordSpec
+
+RAW_PREFIX = "vultr_raw"
+COST_LINE_ITEMS_KEY = dg.AssetKey(["vultr_costs", "cost_line_items"])
+# Messages beyond this many are counted in metadata but left out of the description.
+MAX_MESSAGES = 10
+
+
+def _raw_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey([RAW_PREFIX, table])
+
+
+def check_result(
+    findings: list[Finding],
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    **metadata: object,
+) -> dg.AssetCheckResult:
+    """Turn findings into a check result whose description lists the first messages."""
+    messages = [finding.message for finding in findings[:MAX_MESSAGES]]
+    if len(findings) > MAX_MESSAGES:
+        messages.append(f"... and {len(findings) - MAX_MESSAGES} more")
+    details: dict[str, object] = {"findings": dg.MetadataValue.int(len(findings)), **metadata}
+    if findings:
+        preview = markdown_preview(reconcile.findings_frame(findings), rows=MAX_MESSAGES)
+        details["preview"] = dg.MetadataValue.md(preview)
+    return dg.AssetCheckResult(
+        passed=not findings,
+        severity=severity,
+        description="\n".join(messages) if messages else "No discrepancies.",
+        metadata=details,
+    )
+
+
+@dg.asset_check(
+    asset=_raw_key("invoice_items"),
+    additional_ins={"invoices": dg.AssetIn(key=_raw_key("invoices"))},
+    blocking=True,
+)
+def invoice_items_match_invoices(
+    invoice_items: pd.DataFrame, invoices: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Check that each invoice's items add up to the invoice amount, to the cent."""
+    findings = reconcile.check_invoice_totals(invoices, invoice_items)
+    return check_result(findings, invoices=dg.MetadataValue.int(len(invoices)))
+
+
+# Pending charges grow every hour and the account row comes from another request, so a mismatch
+# can come from the time between the two requests. That is why this check warns and never blocks.
+@dg.asset_check(
+    asset=_raw_key("pending_charges"),
+    additional_ins={"account": dg.AssetIn(key=_raw_key("account"))},
+)
+def pending_charges_match_account(
+    pending_charges: pd.DataFrame, account: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Check that the open month's pending items add up to the account's `pending_charges`."""
+    findings = reconcile.check_pending_total(pending_charges, account)
+    return check_result(findings, severity=dg.AssetCheckSeverity.WARN)
+
+
+@dg.asset_check(asset=_raw_key("billing_history"))
+def billing_history_balance_continuous(billing_history: pd.DataFrame) -> dg.AssetCheckResult:
+    """Check that each billing-history balance is the previous one plus the row's signed amount.
+
+    Invoices and charges raise the balance, while credits and payments lower it. Other row
+    types pass when the balance moved by their amount in either direction.
+    """
+    findings = reconcile.check_balance_continuity(billing_history)
+    return check_result(findings, rows=dg.MetadataValue.int(len(billing_history)))
+
+
+def build_unique_key_check(spec: RecordSpec) -> dg.AssetChecksDefinition:
+    """Define the check that no two rows of raw table `spec.table` share their key."""
+    keys = ["account_id", *spec.order_by]
+
+    @dg.asset_check(
+        asset=_raw_key(spec.table),
+        name="unique_keys",
+        description=f"No two rows share the key ({', '.join(keys)}).",
+    )
+    def unique_keys(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        findings = reconcile.check_unique_keys(frame, keys, f"{RAW_PREFIX}.{spec.table}")
+        return check_result(findings, key=dg.MetadataValue.text(", ".join(keys)))
+
+    return unique_keys
+
+
+@dg.asset_check(asset=COST_LINE_ITEMS_KEY)
+def cost_line_items_have_service_category(
+    cost_line_items: pd.DataFrame,
+) -> dg.AssetCheckResult:
+    """Check that every cost line item has an allowed service category and a unique line id."""
+    findings = reconcile.check_service_categories(cost_line_items)
+    findings += reconcile.check_unique_keys(
+        cost_line_items, ["line_id"], "vultr_costs.cost_line_items"
+    )
+    return check_result(findings, lines=dg.MetadataValue.int(len(cost_line_items)))
+
+
+def build_raw_checks() -> list[dg.AssetChecksDefinition]:
+    """Define every check on the raw tables."""
+    checks = [
+        invoice_items_match_invoices,
+        pending_charges_match_account,
+        billing_history_balance_continuous,
+    ]
+    checks += [build_unique_key_check(spec) for spec in RECORD_SPECS.values()]
+    return checks
+
+
+RAW_CHECKS = build_raw_checks()
+COST_CHECKS = [cost_line_items_have_service_category]
+CHECKS = [*RAW_CHECKS, *COST_CHECKS]
