@@ -587,7 +587,7 @@ def test_daily_partitions_range_and_rewrite(
         "2024-01-03",
     ]
     for event in backfill_events:
-        assert event.materialization.metadata["dagster/partition_row_count"].value == 6
+        assert event.materialization.metadata["dagster/partition_row_count"].value == 2
     assert output_metadata(rewrite)["dagster/partition_row_count"] == 2
     assert output_metadata(rewrite)["dagster/row_count"] == 6
 

@@ -19,8 +19,22 @@ that declaration, never from the data:
     )
     def instances() -> pd.DataFrame: ...
 
-The asset key ``["vultr_raw", "instances"]`` maps to table ``vultr_raw.instances``. A
-partitioned asset also sets ``partition_expr`` to the column that contains its partition.
+The asset key ``["vultr_raw", "instances"]`` maps to table ``vultr_raw.instances``.
+
+A partitioned asset also sets ``partition_expr``. With a time-window, static or dynamic
+partitions definition it is the name of the column that contains the partition. With a
+`dg.MultiPartitionsDefinition` it maps each dimension name to its column, for example
+``{"account": "account_id", "month": "billing_month"}``. Unlike dagster-duckdb's
+``partition_expr``, the values are column names, not SQL expressions. The table is then
+``PARTITION BY`` those columns (in the order of the sorted dimension names), and each
+partition of a run, a single-run backfill range included, is replaced on its own.
+A time-window partition's column contains the window start in UTC.
+
+For a multi-partitioned asset with ``BackfillPolicy.single_run()``, Dagster 1.13.28 does
+not launch one run for the whole selection. It holds the dimension with fewer selected
+keys fixed and, for each of its keys, launches one run per contiguous range of selected
+keys of the other dimension. A run's keys are the cross product of the start and end keys' dimension
+ranges; the IO manager replaces each of them, so it accepts any such range.
 """
 
 from __future__ import annotations
@@ -41,7 +55,12 @@ from vultr_pipeline.clickhouse.engine import (
     validate_identifier,
 )
 from vultr_pipeline.clickhouse.errors import ClickHouseConfigError, ClickHouseSchemaError
-from vultr_pipeline.clickhouse.partitions import PartitionSelection, select_partitions
+from vultr_pipeline.clickhouse.partitions import (
+    PARTITION_EXPR_KEY,
+    PartitionSelection,
+    partition_columns,
+    select_partitions,
+)
 from vultr_pipeline.clickhouse.tables import (
     TableSpec,
     quoted_table,
@@ -52,7 +71,7 @@ from vultr_pipeline.clickhouse.tables import (
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 ORDER_BY_KEY = "clickhouse/order_by"
-PARTITION_EXPR_KEY = "partition_expr"
+PARTITION_ROW_COUNT_KEY = "dagster/partition_row_count"
 
 
 class ClickHouseIOManager(dg.ConfigurableIOManager):
@@ -101,23 +120,31 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
         spec = self._table_spec(context, context.asset_key, context.definition_metadata)
         frame = _checked_frame(obj, spec, context.asset_key)
 
+        row_counts: dict[str, int] = {}
         with self._engine() as engine:
             if context.has_asset_partitions:
                 selection = self._selection(context, spec)
-                rows = replace_partitions(engine, spec, frame, selection.values)
+                row_counts = replace_partitions(engine, spec, frame, selection.partitions)
+                rows = sum(row_counts.values())
                 total = _count_rows(engine, spec)
             else:
                 rows = total = replace_table(engine, spec, frame)
 
-        context.log.info("Wrote %s rows to %s", rows, spec.qualified_name)
+        if context.has_asset_partitions:
+            context.log.info(
+                "Wrote %s rows to %s; partitions replaced: %s",
+                rows,
+                spec.qualified_name,
+                len(row_counts),
+            )
+        else:
+            context.log.info("Wrote %s rows to %s", rows, spec.qualified_name)
         metadata: dict[str, Any] = {
             "dagster/row_count": total,
             "dagster/table_name": spec.qualified_name,
         }
         if context.has_asset_partitions:
-            # NOTE: Dagster attaches one metadata dict to every partition of a range, so a
-            # backfill range reports the rows of the whole range for each partition.
-            metadata["dagster/partition_row_count"] = rows
+            metadata.update(_partition_row_count_metadata(context, row_counts))
         schema = _column_schema(context.definition_metadata)
         if schema is not None:
             metadata[COLUMN_SCHEMA_KEY] = dg.MetadataValue.table_schema(schema)
@@ -222,9 +249,14 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
             validate_identifier(column.name, f"column name in asset {asset_key.to_user_string()}")
 
         order_by = tuple(_metadata_value(metadata.get(ORDER_BY_KEY)) or ())
-        partition_column = _metadata_value(metadata.get(PARTITION_EXPR_KEY))
+        partition_expr = _metadata_value(metadata.get(PARTITION_EXPR_KEY))
+        partitioned_by: tuple[str, ...] = ()
+        if context.has_asset_partitions and partition_expr is not None:
+            partitioned_by = partition_columns(
+                asset_key.to_user_string(), context.asset_partitions_def, partition_expr
+            )
         names = {column.name for column in schema.columns}
-        unknown = [name for name in (*order_by, partition_column) if name and name not in names]
+        unknown = [name for name in (*order_by, *partitioned_by) if name not in names]
         if unknown:
             raise ClickHouseSchemaError(
                 f"Asset {asset_key.to_user_string()} names columns {unknown} in "
@@ -236,7 +268,7 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
             columns=columns,
             comments={column.name: column.description or "" for column in schema.columns},
             order_by=order_by,
-            partition_column=partition_column if context.has_asset_partitions else None,
+            partition_columns=partitioned_by,
         )
 
     def _selection(
@@ -244,11 +276,12 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
         context: dg.OutputContext | dg.InputContext,
         spec: TableSpec,
     ) -> PartitionSelection:
-        if spec.partition_column is None:
+        if not spec.partition_columns:
             raise ClickHouseSchemaError(
                 f"Partitioned asset {context.asset_key.to_user_string()} has no "
                 f'"{PARTITION_EXPR_KEY}" metadata. Set it to the column that holds the '
-                "partition."
+                "partition, or for multi-dimensional partitions to a dict from each "
+                "dimension name to its column."
             )
         return select_partitions(context, spec)
 
@@ -297,6 +330,35 @@ def _checked_frame(obj: Any, spec: TableSpec, asset_key: dg.AssetKey) -> pd.Data
             f"exactly the columns declared in {COLUMN_SCHEMA_KEY}, or change the schema."
         )
     return obj
+
+
+def _partition_row_count_metadata(
+    context: dg.OutputContext, row_counts: Mapping[str, int]
+) -> dict[str, Any]:
+    """Attach each partition's row count to that partition's materialization.
+
+    Returns the output metadata to add: the count itself for a single partition, nothing
+    when every partition of a range received its own count.
+    """
+    if len(row_counts) == 1:
+        return {PARTITION_ROW_COUNT_KEY: next(iter(row_counts.values()))}
+    try:
+        # NOTE: Dagster 1.13.28 has no per-partition metadata on OutputContext. The step
+        # context's add_asset_metadata (what AssetExecutionContext.add_asset_metadata
+        # calls) scopes metadata to one partition, and the materialization events
+        # built after handle_output merge it over the output metadata.
+        step_context = context.step_context
+        for partition_key, count in row_counts.items():
+            step_context.add_asset_metadata(
+                {PARTITION_ROW_COUNT_KEY: count},
+                asset_key=context.asset_key,
+                partition_key=partition_key,
+            )
+    except dg.DagsterInvariantViolationError:
+        # Without a step (an OutputContext built for a test), only one metadata dict
+        # exists for the whole range, so it gets the rows of the whole range.
+        return {PARTITION_ROW_COUNT_KEY: sum(row_counts.values())}
+    return {}
 
 
 def _count_rows(engine: ClickHouseEngine, spec: TableSpec) -> int:

@@ -7,12 +7,20 @@ the target as it was:
 - `replace_table` swaps the staging table in with ``EXCHANGE TABLES``;
 - `replace_partitions` moves each written partition in with ``ALTER TABLE ... REPLACE
   PARTITION ... FROM staging`` and drops the partitions that received no rows.
+
+A writer killed between creating its staging table and dropping it leaves the staging
+table behind. Each staging table's comment records the partitions it was made for. The
+next write of the same table drops a leftover (logged at WARNING) when either write
+covers the whole table, when the two share a partition, when the comment is unreadable,
+or when the leftover is older than `STALE_STAGING_AGE_SECONDS`. Younger leftovers for
+other partitions may belong to a concurrent writer, so they stay.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,11 +51,17 @@ _TABLE_KEYS_SQL = (
     "WHERE database = {database:String} AND name = {table:String}"
 )
 _STAGING_TABLES_SQL = (
-    "SELECT name FROM system.tables WHERE database = {database:String} "
-    "AND startsWith(name, {prefix:String})"
+    "SELECT name, comment, dateDiff('second', metadata_modification_time, now()) AS age "
+    "FROM system.tables WHERE database = {database:String} "
+    "AND startsWith(name, {prefix:String}) ORDER BY name"
 )
-# How many offending rows an error message lists.
+# How many offending rows, and how many partitions, an error message lists.
 _MAX_REPORTED_ROWS = 5
+_MAX_REPORTED_PARTITIONS = 10
+# Age after which any leftover staging table of a table counts as abandoned.
+# NOTE: an estimate, because no write is expected to take this long. A longer write on a
+# server can lose its staging table to another writer of the same table, and then fails.
+STALE_STAGING_AGE_SECONDS = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,8 @@ class TableSpec:
         columns: Column names with their parsed ClickHouse types, in table order.
         comments: Column comments by column name.
         order_by: Columns of the MergeTree sort key; empty means ``tuple()``.
-        partition_column: Column named in ``PARTITION BY``, or None.
+        partition_columns: Columns of the ``PARTITION BY`` key, in key order; empty means
+            an unpartitioned table.
     """
 
     database: str
@@ -68,7 +83,7 @@ class TableSpec:
     columns: tuple[tuple[str, ColumnType], ...]
     comments: Mapping[str, str] = field(default_factory=dict)
     order_by: tuple[str, ...] = ()
-    partition_column: str | None = None
+    partition_columns: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -98,13 +113,19 @@ def create_table_sql(spec: TableSpec) -> str:
     else:
         order_by = "tuple()"
     partition_by = ""
-    if spec.partition_column:
-        partition_by = f"\nPARTITION BY {quote_identifier(spec.partition_column)}"
+    if spec.partition_columns:
+        partition_by = f"\nPARTITION BY {_partition_key_sql(spec.partition_columns)}"
     return (
         f"CREATE TABLE IF NOT EXISTS {quoted_table(spec.database, spec.table)} (\n    "
         + ",\n    ".join(definitions)
         + f"\n)\nENGINE = MergeTree{partition_by}\nORDER BY {order_by}"
     )
+
+
+def _partition_key_sql(columns: Sequence[str]) -> str:
+    if len(columns) == 1:
+        return quote_identifier(columns[0])
+    return "(" + ", ".join(quote_identifier(name) for name in columns) + ")"
 
 
 def _column_definition(spec: TableSpec, name: str, column: ColumnType) -> str:
@@ -190,7 +211,7 @@ def _check_partition_key(engine: ClickHouseEngine, spec: TableSpec) -> None:
     if not rows:
         return
     existing = _strip_key(rows[0]["partition_key"])
-    expected = spec.partition_column or ""
+    expected = ", ".join(spec.partition_columns)
     if existing != expected:
         raise ClickHouseSchemaError(
             f"Table {spec.qualified_name} is partitioned by {existing or 'nothing'!r}, but the "
@@ -227,7 +248,7 @@ def replace_table(engine: ClickHouseEngine, spec: TableSpec, frame: pd.DataFrame
     data = frame_to_arrow(frame, spec.columns, spec.qualified_name)
     ensure_table(engine, spec)
     target = quoted_table(spec.database, spec.table)
-    with _staging_table(engine, spec) as staging_name:
+    with _staging_table(engine, spec, None) as staging_name:
         staging = quoted_table(spec.database, staging_name)
         engine.insert_arrow(spec.database, staging_name, data)
         engine.command(f"EXCHANGE TABLES {staging} AND {target}")
@@ -238,64 +259,158 @@ def replace_partitions(
     engine: ClickHouseEngine,
     spec: TableSpec,
     frame: pd.DataFrame,
-    partition_values: Sequence[Any],
-) -> int:
-    """Replace the given partitions with the rows of `frame`; return the rows written.
+    partitions: Mapping[str, tuple[Any, ...]],
+) -> dict[str, int]:
+    """Replace the given partitions with the rows of `frame`; return the rows per partition.
 
-    Each partition value is moved in with one ``REPLACE PARTITION`` from a staging table,
-    or dropped when `frame` has no rows for it. Other partitions stay untouched.
+    Each partition is moved in with one ``REPLACE PARTITION`` from a staging table, which
+    is atomic for that partition, or dropped when `frame` has no rows for it. Other
+    partitions stay untouched.
+
+    Args:
+        engine: Engine to write with.
+        spec: The target table; its `partition_columns` must be set.
+        frame: Rows of all the given partitions.
+        partitions: Partition values by partition name (for example a Dagster partition
+            key), one value per partition column, in the order of `spec.partition_columns`.
 
     Raises:
-        ClickHouseDataError: A row's partition column contains a value outside
-            `partition_values`.
+        ClickHouseDataError: A row's partition columns match none of `partitions`.
     """
-    if spec.partition_column is None:
+    if not spec.partition_columns:
         raise ClickHouseSchemaError(f"Table {spec.qualified_name} declares no partition column.")
     data = frame_to_arrow(frame, spec.columns, spec.qualified_name)
-    column_type = spec.column_type(spec.partition_column)
-    allowed = pa.array(partition_values, type=column_type.arrow_type)
-    present = _check_partition_values(data, spec, allowed)
+    row_counts = _partition_row_counts(data, spec, partitions)
 
     ensure_table(engine, spec)
     target = quoted_table(spec.database, spec.table)
-    partition_parameter = f"{{partition:{column_type.partition_type}}}"
-    with _staging_table(engine, spec) as staging_name:
+    partition_sql = _partition_value_sql(spec)
+    scope = [_partition_texts(values) for values in partitions.values()]
+    with _staging_table(engine, spec, scope) as staging_name:
         staging = quoted_table(spec.database, staging_name)
         if data.num_rows:
             engine.insert_arrow(spec.database, staging_name, data)
-        for value in partition_values:
-            parameters = {"partition": partition_parameter_text(value)}
-            if value in present:
-                engine.command(
-                    f"ALTER TABLE {target} REPLACE PARTITION {partition_parameter} FROM {staging}",
-                    parameters,
-                )
+        for name, values in partitions.items():
+            parameters = _partition_parameters(values)
+            if row_counts[name]:
+                sql = f"ALTER TABLE {target} REPLACE PARTITION {partition_sql} FROM {staging}"
             else:
-                engine.command(
-                    f"ALTER TABLE {target} DROP PARTITION {partition_parameter}", parameters
-                )
-    return data.num_rows
+                sql = f"ALTER TABLE {target} DROP PARTITION {partition_sql}"
+            engine.command(sql, parameters)
+    return row_counts
 
 
-def _check_partition_values(data: pa.Table, spec: TableSpec, allowed: pa.Array) -> set[Any]:
-    """Return the partition values present in `data`, rejecting values not in `allowed`."""
-    assert spec.partition_column is not None
-    column = data.column(spec.partition_column)
-    outside = pc.invert(pc.is_in(column, value_set=allowed))
-    outside = pc.fill_null(outside, True)
-    if pc.any(outside).as_py():
-        positions = pc.indices_nonzero(outside).to_pylist()
-        examples = ", ".join(
-            f"row {position}: {column[position].as_py()!r}"
-            for position in positions[:_MAX_REPORTED_ROWS]
+def _partition_value_sql(spec: TableSpec) -> str:
+    """Build the partition expression of ``REPLACE PARTITION``, one placeholder per column."""
+    placeholders = [
+        f"{{partition_{index}:{spec.column_type(name).partition_type}}}"
+        for index, name in enumerate(spec.partition_columns)
+    ]
+    if len(placeholders) == 1:
+        return placeholders[0]
+    return "tuple(" + ", ".join(placeholders) + ")"
+
+
+def _partition_parameters(values: Sequence[Any]) -> dict[str, str]:
+    return {
+        f"partition_{index}": partition_parameter_text(value) for index, value in enumerate(values)
+    }
+
+
+def _partition_texts(values: Sequence[Any]) -> list[str]:
+    return [partition_parameter_text(value) for value in values]
+
+
+def _partition_row_counts(
+    data: pa.Table, spec: TableSpec, partitions: Mapping[str, tuple[Any, ...]]
+) -> dict[str, int]:
+    """Count the rows of each partition, rejecting rows that belong to none of them."""
+    columns = list(spec.partition_columns)
+    types = [spec.column_type(name).arrow_type for name in columns]
+    # Round-trip the expected values through Arrow so that they compare equal to the
+    # values read from `data` (for example time zone objects of timestamps).
+    by_values: dict[tuple[Any, ...], str] = {}
+    for name, values in partitions.items():
+        if len(values) != len(columns):
+            raise ClickHouseSchemaError(
+                f"Partition {name} of {spec.qualified_name} has {len(values)} values, but the "
+                f"table is partitioned by {len(columns)} columns {columns}."
+            )
+        normalized = tuple(
+            pa.array([value], type=arrow_type)[0].as_py()
+            for value, arrow_type in zip(values, types, strict=True)
         )
-        raise ClickHouseDataError(
-            f"{len(positions)} rows of {spec.qualified_name} have a {spec.partition_column} "
-            f"outside the partitions of this run ({examples}). This run writes "
-            f"{allowed.to_pylist()!r}; set {spec.partition_column} to the partition's value "
-            "(for time windows, the window start in UTC)."
-        )
-    return set(pc.unique(column).to_pylist())
+        by_values[normalized] = name
+
+    counts = dict.fromkeys(partitions, 0)
+    outside: dict[tuple[Any, ...], int] = {}
+    grouped = data.select(columns).group_by(columns).aggregate([([], "count_all")])
+    for row in grouped.to_pylist():
+        values = tuple(row[name] for name in columns)
+        name = by_values.get(values)
+        if name is None:
+            outside[values] = row["count_all"]
+        else:
+            counts[name] += row["count_all"]
+    if outside:
+        raise _outside_partitions_error(data, spec, partitions, outside)
+    return counts
+
+
+def _outside_partitions_error(
+    data: pa.Table,
+    spec: TableSpec,
+    partitions: Mapping[str, tuple[Any, ...]],
+    outside: Mapping[tuple[Any, ...], int],
+) -> ClickHouseDataError:
+    columns = list(spec.partition_columns)
+    mask = None
+    for values in list(outside)[:_MAX_REPORTED_ROWS]:
+        match = None
+        for name, value in zip(columns, values, strict=True):
+            column = data.column(name)
+            equal = (
+                pc.is_null(column)
+                if value is None
+                else pc.fill_null(pc.equal(column, value), False)
+            )
+            match = equal if match is None else pc.and_(match, equal)
+        mask = match if mask is None else pc.or_(mask, match)
+    assert mask is not None
+    positions = pc.indices_nonzero(mask).to_pylist()[:_MAX_REPORTED_ROWS]
+    examples = "; ".join(
+        f"row {position}: "
+        + _describe_values(columns, [data.column(name)[position].as_py() for name in columns])
+        for position in positions
+    )
+    names = list(partitions)
+    written = ", ".join(
+        f"{name} ({_describe_values(columns, partitions[name])})"
+        for name in names[:_MAX_REPORTED_PARTITIONS]
+    )
+    if len(names) > _MAX_REPORTED_PARTITIONS:
+        written += f" and {len(names) - _MAX_REPORTED_PARTITIONS} more"
+    column_list = ", ".join(columns)
+    return ClickHouseDataError(
+        f"{sum(outside.values())} rows of {spec.qualified_name} have a {column_list} outside "
+        f"the partitions of this run ({examples}). This run writes partitions {written}. "
+        f"Set {column_list} to the values of the row's partition (for time windows, the "
+        "window start in UTC), or drop the rows."
+    )
+
+
+def _describe_values(columns: Sequence[str], values: Sequence[Any]) -> str:
+    if len(columns) == 1:
+        return _describe_value(values[0])
+    return ", ".join(
+        f"{name}={_describe_value(value)}" for name, value in zip(columns, values, strict=True)
+    )
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return repr(value)
 
 
 def partition_parameter_text(value: Any) -> str:
@@ -310,11 +425,25 @@ def partition_parameter_text(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def _staging_table(engine: ClickHouseEngine, spec: TableSpec) -> Iterator[str]:
-    """Create a staging table shaped like the target, yield its name, then drop it."""
+def _staging_table(
+    engine: ClickHouseEngine, spec: TableSpec, scope: list[list[str]] | None
+) -> Iterator[str]:
+    """Create a staging table shaped like the target, yield its name, then drop it.
+
+    Args:
+        engine: Engine to write with.
+        spec: The target table.
+        scope: The partitions this write replaces, as partition values rendered as text,
+            or None when it replaces the whole table. The staging table's comment records
+            it, so that a later write can tell whether a leftover staging table is stale.
+    """
+    _drop_stale_staging_tables(engine, spec, scope)
     name = f"{spec.table}__staging_{uuid.uuid4().hex[:12]}"
     staging = quoted_table(spec.database, name)
-    engine.command(f"CREATE TABLE {staging} AS {quoted_table(spec.database, spec.table)}")
+    comment = quote_string(json.dumps({"partitions": scope}))
+    engine.command(
+        f"CREATE TABLE {staging} AS {quoted_table(spec.database, spec.table)} COMMENT {comment}"
+    )
     try:
         yield name
     finally:
@@ -322,12 +451,57 @@ def _staging_table(engine: ClickHouseEngine, spec: TableSpec) -> Iterator[str]:
         engine.command(f"DROP TABLE IF EXISTS {staging} SYNC")
 
 
-def staging_tables(engine: ClickHouseEngine, database: str, table: str) -> list[str]:
-    """Return the names of staging tables left for `table`, for checks and cleanup."""
+def _drop_stale_staging_tables(
+    engine: ClickHouseEngine, spec: TableSpec, scope: list[list[str]] | None
+) -> None:
+    """Drop staging tables that an interrupted write of this table left behind."""
+    for leftover in _staging_table_rows(engine, spec.database, spec.table):
+        if not _is_stale(leftover, scope):
+            logger.info(
+                "Keeping staging table %s.%s: it may belong to a concurrent write of other "
+                "partitions of %s.",
+                spec.database,
+                leftover["name"],
+                spec.qualified_name,
+            )
+            continue
+        logger.warning(
+            "Dropping staging table %s.%s, left %s s ago by an interrupted write of %s.",
+            spec.database,
+            leftover["name"],
+            leftover["age"],
+            spec.qualified_name,
+        )
+        engine.command(f"DROP TABLE IF EXISTS {quoted_table(spec.database, leftover['name'])} SYNC")
+
+
+def _is_stale(leftover: Mapping[str, Any], scope: list[list[str]] | None) -> bool:
+    if leftover["age"] >= STALE_STAGING_AGE_SECONDS or scope is None:
+        return True
+    try:
+        leftover_scope = json.loads(leftover["comment"])["partitions"]
+    except (ValueError, TypeError, KeyError):
+        # Staging tables without a readable scope predate scoped comments, so they count
+        # as abandoned.
+        return True
+    if leftover_scope is None:
+        return True
+    written = {tuple(values) for values in scope}
+    return any(tuple(values) in written for values in leftover_scope)
+
+
+def _staging_table_rows(
+    engine: ClickHouseEngine, database: str, table: str
+) -> list[dict[str, Any]]:
     result = engine.query_arrow(
         _STAGING_TABLES_SQL, {"database": database, "prefix": f"{table}__staging_"}
     )
-    return [row["name"] for row in result.to_pylist()]
+    return result.to_pylist()
+
+
+def staging_tables(engine: ClickHouseEngine, database: str, table: str) -> list[str]:
+    """Return the names of staging tables left for `table`, for checks and cleanup."""
+    return [row["name"] for row in _staging_table_rows(engine, database, table)]
 
 
 def read_table(
