@@ -2,6 +2,7 @@
 
 import datetime as dt
 import socket
+import os
 import subprocess
 import sys
 import textwrap
@@ -164,6 +165,7 @@ def test_chdb_lock_seen_from_second_process(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=120,
+            env={**os.environ, "CLICKHOUSE_LOCK_TIMEOUT": "0.5"},
         )
     finally:
         engine.close()
@@ -173,7 +175,8 @@ def test_chdb_lock_seen_from_second_process(tmp_path: Path) -> None:
     assert "vultr-pipeline demo" in other.stdout
 
 
-def test_chdb_lock_raises_typed_error(tmp_path: Path) -> None:
+def test_chdb_lock_raises_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKHOUSE_LOCK_TIMEOUT", "0.5")
     directory = tmp_path / "data"
     holder = subprocess.Popen(
         [
@@ -259,3 +262,39 @@ def test_server_repr_hides_password(chdb_http_server) -> None:
         assert chdb_http_server.password not in repr(engine)
     finally:
         engine.close()
+
+
+def test_chdb_lock_waits_for_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKHOUSE_LOCK_TIMEOUT", "60")
+    directory = tmp_path / "data"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from vultr_pipeline.clickhouse.engine import ChdbEngine; "
+            "e = ChdbEngine(sys.argv[1]); print('ready', flush=True); time.sleep(1); e.close()",
+            str(directory),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        engine = ChdbEngine(str(directory))
+    finally:
+        holder.wait(timeout=60)
+
+    try:
+        assert engine.query_arrow("SELECT 1 AS x").to_pylist() == [{"x": 1}]
+    finally:
+        engine.close()
+
+
+def test_invalid_lock_timeout_names_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLICKHOUSE_LOCK_TIMEOUT", "soon")
+
+    with pytest.raises(ClickHouseConfigError, match="CLICKHOUSE_LOCK_TIMEOUT"):
+        ChdbEngine(str(tmp_path / "data"))

@@ -669,7 +669,8 @@ HOLD_DIRECTORY = textwrap.dedent(
 )
 
 
-def test_locked_directory_names_path(tmp_path: Path) -> None:
+def test_locked_directory_names_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKHOUSE_LOCK_TIMEOUT", "0.5")
     directory = tmp_path / "chdb"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_DIRECTORY, str(directory)],

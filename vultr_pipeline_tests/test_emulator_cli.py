@@ -11,7 +11,12 @@ import sys
 import pytest
 import requests
 
-from vultr_pipeline.emulator.cli import add_emulator_arguments, config_from_args, run_from_args
+from vultr_pipeline.emulator.cli import (
+    add_emulator_arguments,
+    config_from_args,
+    main,
+    run_from_args,
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -64,3 +69,15 @@ def test_serves_until_ctrl_c() -> None:
     assert response.status_code == 200
     assert process.returncode == 0
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--port", "70000"], ["--rate-limit", "0"], ["--instances", "-5"], ["--months", "-2"]],
+)
+def test_invalid_option_exits_with_usage(arguments, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(arguments)
+
+    assert raised.value.code == 2
+    assert "invalid" in capsys.readouterr().err

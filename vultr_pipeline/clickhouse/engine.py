@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -159,6 +160,10 @@ def open_engine(settings: ClickHouseSettings) -> ClickHouseEngine:
 # directory can be opened. The registry below therefore keeps one Session, shared by
 # reference count, and closes it when the last engine closes.
 _registry_lock = threading.Lock()
+
+# Seconds to wait for another process to release a chDB directory before failing.
+LOCK_TIMEOUT_VARIABLE = "CLICKHOUSE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
 _shared_session: _SharedSession | None = None
 
 
@@ -251,17 +256,55 @@ def _acquire_session(path: str) -> chdb.session.Session:
             return _shared_session.session
 
         os.makedirs(path, exist_ok=True)
-        _raise_if_locked(path)
-        try:
-            session = chdb.session.Session(path)
-        except RuntimeError as error:
-            # chDB reports a held lock as "Error initializing EmbeddedServer" and prints
-            # the real cause only to stderr, so check the lock again to name it.
-            _raise_if_locked(path)
-            raise ClickHouseConfigError(f"Opening chDB on {path} failed: {error}") from error
+        session = _open_when_unlocked(path, _lock_timeout())
         _shared_session = _SharedSession(path, session, references=1)
         logger.debug("Opened chDB session on %s", path)
         return session
+
+
+def _lock_timeout() -> float:
+    text = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        return max(0.0, float(text))
+    except ValueError as error:
+        raise ClickHouseConfigError(
+            f"Invalid {LOCK_TIMEOUT_VARIABLE} {text!r}: set it to a number of seconds."
+        ) from error
+
+
+def _open_session(path: str) -> chdb.session.Session:
+    _raise_if_locked(path)
+    try:
+        return chdb.session.Session(path)
+    except RuntimeError as error:
+        # chDB reports a held lock as "Error initializing EmbeddedServer" and prints
+        # the real cause only to stderr, so check the lock again to name it.
+        _raise_if_locked(path)
+        raise ClickHouseConfigError(f"Opening chDB on {path} failed: {error}") from error
+
+
+def _open_when_unlocked(path: str, timeout: float) -> chdb.session.Session:
+    """Open the directory, waiting up to `timeout` seconds while another process holds it.
+
+    Runs open and close the directory around each read and write, so a short wait lets a
+    query and a run, or two queued runs, take turns instead of failing.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    waiting_logged = False
+    while True:
+        try:
+            return _open_session(path)
+        except ClickHouseLockedError:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not waiting_logged:
+                logger.info("Waiting up to %.0f s for another process to release %s", timeout, path)
+                waiting_logged = True
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _release_session(path: str) -> None:

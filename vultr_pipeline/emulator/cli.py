@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -13,11 +14,32 @@ from vultr_pipeline.emulator.server import HOST, EmulatorServer
 EXIT_PORT_IN_USE = 2
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: use 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: use 0 to 65535")
+    return value
+
+
+def _rate(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid rate limit {text!r}: use 1 or more")
+    return value
+
+
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator options to a parser or subparser."""
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8089,
         help="TCP port on 127.0.0.1 (default: 8089; 0 picks a free one)",
     )
@@ -30,24 +52,26 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=7, help="seed of the generated account (default: 7)"
     )
     parser.add_argument(
-        "--instances", type=int, default=12, help="Cloud Compute instances (default: 12)"
+        "--instances", type=_count, default=12, help="Cloud Compute instances (default: 12)"
     )
     parser.add_argument(
         "--gpu-instances",
-        type=int,
+        type=_count,
         default=3,
         help="Cloud GPU instances, in addition to --instances (default: 3)",
     )
-    parser.add_argument("--bare-metal", type=int, default=2, help="bare-metal servers (default: 2)")
+    parser.add_argument(
+        "--bare-metal", type=_count, default=2, help="bare-metal servers (default: 2)"
+    )
     parser.add_argument(
         "--months",
-        type=int,
+        type=_count,
         default=6,
         help="closed monthly invoices before the current month (default: 6)",
     )
     parser.add_argument(
         "--rate-limit",
-        type=int,
+        type=_rate,
         default=None,
         help="requests per second before replying 429 (default: no limit)",
     )
@@ -78,6 +102,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         port=args.port,
         verbose=args.verbose,
     )
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         server.bind()
     except OSError as error:

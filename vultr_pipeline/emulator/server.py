@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -168,13 +169,16 @@ class EmulatorServer:
         path = parts.path.removeprefix(API_PREFIX)
         if not parts.path.startswith(API_PREFIX + "/"):
             path = parts.path
+        # The request is logged before its response is written, so a client that has read the
+        # response always finds it in the log.
+        handler.before_send = lambda status: self.requests.record(
+            RequestRecord(method, path, query, status)
+        )
         try:
-            status = self._handle(handler, method, parts.path, path, query)
+            self._handle(handler, method, parts.path, path, query)
         except Exception:
             logger.exception("emulator failed on %s %s", method, path)
-            status = 500
             _send(handler, _Reply(500, {"error": "Internal emulator error.", "status": 500}))
-        self.requests.record(RequestRecord(method, path, query, status))
 
     def _handle(
         self, handler: _Handler, method: str, full_path: str, path: str, query: dict[str, str]
@@ -239,6 +243,13 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
+    before_send: Callable[[int], None] | None = None
+
+    def log_reply(self, status: int) -> None:
+        """Log the reply's status in the request log once, before the reply is written."""
+        if self.before_send is not None:
+            self.before_send(status)
+            self.before_send = None
 
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
         self.server.emulator.handle(self, "GET")
@@ -307,6 +318,7 @@ def _send_with_fault(handler: _Handler, reply: _Reply, fault: Fault, query: dict
 def _send(handler: _Handler, reply: _Reply) -> int:
     text = reply.body if isinstance(reply.body, str) else dumps(reply.body)
     payload = text.encode("utf-8")
+    handler.log_reply(reply.status)
     handler.send_response(reply.status)
     handler.send_header("Content-Type", reply.content_type)
     handler.send_header("Content-Length", str(len(payload)))
@@ -318,6 +330,7 @@ def _send(handler: _Handler, reply: _Reply) -> int:
 
 
 def _drop(handler: _Handler) -> None:
+    handler.log_reply(DROPPED)
     handler.close_connection = True
     try:
         handler.connection.shutdown(socket.SHUT_RDWR)
