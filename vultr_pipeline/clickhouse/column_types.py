@@ -173,49 +173,71 @@ def arrow_schema(columns: Sequence[tuple[str, ColumnType]]) -> pa.Schema:
     )
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Location of a converted column, for error messages."""
+
+    table: str
+    name: str
+    first_row: int = 0
+
+
 def frame_to_arrow(
-    frame: pd.DataFrame, columns: Sequence[tuple[str, ColumnType]], table: str
+    frame: pd.DataFrame,
+    columns: Sequence[tuple[str, ColumnType]],
+    table: str,
+    *,
+    first_row: int = 0,
 ) -> pa.Table:
     """Convert a DataFrame into an Arrow table with exactly the declared column types.
+
+    The conversion runs in Arrow and pandas code, column by column. Python loops over the
+    rows run only to find the row to name in an error, for a Date column that contains
+    other objects than ``datetime.date``, and for a datetime column of objects in several
+    time zones.
 
     Args:
         frame: Data to insert, with one DataFrame column per declared column.
         columns: Column names and their parsed ClickHouse types, in table order.
         table: ``database.table``, used in error messages.
+        first_row: Position of the frame's first row in the whole output, when the frame
+            is one chunk of it; error messages count rows from there.
 
     Raises:
         ClickHouseDataError: A value does not fit its column (too many decimal places, a
             null in a non-Nullable column, a naive datetime, a value of the wrong type).
     """
-    arrays = [_series_to_arrow(frame[name], column, table, name) for name, column in columns]
+    arrays = [
+        _series_to_arrow(frame[name], column, _Place(table, name, first_row))
+        for name, column in columns
+    ]
     return pa.Table.from_arrays(arrays, schema=arrow_schema(columns))
 
 
-def _series_to_arrow(series: pd.Series, column: ColumnType, table: str, name: str) -> pa.Array:
+def _series_to_arrow(series: pd.Series, column: ColumnType, place: _Place) -> pa.Array:
     if column.base in ("DateTime64", "DateTime"):
-        series = _utc_datetimes(series, table, name)
+        series = _utc_datetimes(series, place)
     elif column.base in ("Date",):
-        _reject_times_of_day(series, table, name)
+        _reject_times_of_day(series, place)
 
     if column.base == "Decimal" and series.dtype != object:
-        return _numeric_to_decimal(series, column, table, name)
+        return _numeric_to_decimal(series, column, place)
 
     values: Any = series
     if series.dtype == object:
-        # pyarrow reads object columns element by element anyway, and a list keeps
-        # pandas from coercing Decimal or list values on the way.
-        values = series.tolist()
+        # A NumPy object array keeps pandas from coercing Decimal or list values on the
+        # way, and pyarrow converts its elements in C.
+        values = series.to_numpy(dtype=object)
     try:
         array = pa.array(values, type=column.arrow_type, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
         position, value, reason = _find_invalid_value(series, column.arrow_type, error)
-        raise _value_error(table, name, column, series, position, value, reason) from error
+        raise _value_error(place, column, series, position, value, reason) from error
 
     if not column.nullable and array.null_count:
         position = pc.indices_nonzero(array.is_null())[0].as_py()
         raise _value_error(
-            table,
-            name,
+            place,
             column,
             series,
             position,
@@ -223,12 +245,12 @@ def _series_to_arrow(series: pd.Series, column: ColumnType, table: str, name: st
             "the column is not Nullable; declare it as Nullable(...) or fill the value",
         )
     if column.element is not None and not column.element.nullable:
-        _reject_null_elements(array, column, series, table, name)
+        _reject_null_elements(array, column, series, place)
     return array
 
 
 def _reject_null_elements(
-    array: pa.Array, column: ColumnType, series: pd.Series, table: str, name: str
+    array: pa.Array, column: ColumnType, series: pd.Series, place: _Place
 ) -> None:
     """Reject a None inside a list, which Arrow accepts even for a non-null item field."""
     element_nulls = pc.list_flatten(array).is_null()
@@ -237,8 +259,7 @@ def _reject_null_elements(
     first_null = pc.indices_nonzero(element_nulls)[0].as_py()
     position = pc.list_parent_indices(array)[first_null].as_py()
     raise _value_error(
-        table,
-        name,
+        place,
         column,
         series,
         position,
@@ -248,41 +269,42 @@ def _reject_null_elements(
     )
 
 
-def _numeric_to_decimal(series: pd.Series, column: ColumnType, table: str, name: str) -> pa.Array:
+def _numeric_to_decimal(series: pd.Series, column: ColumnType, place: _Place) -> pa.Array:
     """Convert an integer column to Decimal exactly, and reject a float column."""
     if not pd.api.types.is_integer_dtype(series.dtype):
         raise ClickHouseDataError(
-            f"Invalid column {table}.{name} ({column.name}): its dtype is {series.dtype}, "
-            "which cannot hold exact decimals. Build the column from decimal.Decimal objects "
-            "(for JSON, parse with parse_float=decimal.Decimal)."
+            f"Invalid column {place.table}.{place.name} ({column.name}): its dtype is "
+            f"{series.dtype}, which cannot hold exact decimals. Build the column from "
+            "decimal.Decimal objects (for JSON, parse with parse_float=decimal.Decimal)."
         )
     integers = pa.array(series, from_pandas=True)
     try:
         array = integers.cast(column.arrow_type)
     except pa.ArrowInvalid as error:
         position, value, reason = _find_invalid_value(series, column.arrow_type, error)
-        raise _value_error(table, name, column, series, position, value, reason) from error
+        raise _value_error(place, column, series, position, value, reason) from error
     if not column.nullable and array.null_count:
         position = pc.indices_nonzero(array.is_null())[0].as_py()
-        raise _value_error(
-            table, name, column, series, position, None, "the column is not Nullable"
-        )
+        raise _value_error(place, column, series, position, None, "the column is not Nullable")
     return array
 
 
-def _utc_datetimes(series: pd.Series, table: str, name: str) -> pd.Series:
+def _utc_datetimes(series: pd.Series, place: _Place) -> pd.Series:
     """Return the series converted to UTC, rejecting naive datetimes."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(series.dtype):
         position = int(series.notna().to_numpy().argmax()) if series.notna().any() else 0
-        raise _naive_error(table, name, series, position)
-
-    for position, value in enumerate(series.tolist()):
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            raise _naive_error(table, name, series, position)
+        raise _naive_error(place, series, position)
     if not series.notna().any():
         return series
+
+    aware = _aware_datetimes(series)
+    if aware is not None:
+        return aware.dt.tz_convert("UTC")
+    for position, value in enumerate(series.tolist()):
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            raise _naive_error(place, series, position)
     try:
         return pd.to_datetime(series, utc=True)
     except (TypeError, ValueError):
@@ -290,23 +312,41 @@ def _utc_datetimes(series: pd.Series, table: str, name: str) -> pd.Series:
         return series
 
 
-def _naive_error(table: str, name: str, series: pd.Series, position: int) -> ClickHouseDataError:
+def _aware_datetimes(series: pd.Series) -> pd.Series | None:
+    """Convert an object column of datetimes that share one time zone, else return None.
+
+    pandas converts such a column in C. Naive values, mixed time zones and other objects
+    return None, so that the caller checks the values one by one.
+    """
+    if pd.api.types.infer_dtype(series, skipna=True) != "datetime":
+        return None
+    try:
+        converted = pd.to_datetime(series)
+    except (TypeError, ValueError):
+        return None
+    return converted if isinstance(converted.dtype, pd.DatetimeTZDtype) else None
+
+
+def _naive_error(place: _Place, series: pd.Series, position: int) -> ClickHouseDataError:
     value = series.iloc[position] if len(series) else None
     return ClickHouseDataError(
-        f"Invalid value in {table}.{name} at row {position} "
+        f"Invalid value in {place.table}.{place.name} at row {place.first_row + position} "
         f"(index {_index_label(series, position)!r}): {value!r} is a naive datetime. "
         "Give a timezone-aware datetime, for example datetime(..., tzinfo=datetime.UTC)."
     )
 
 
-def _reject_times_of_day(series: pd.Series, table: str, name: str) -> None:
+def _reject_times_of_day(series: pd.Series, place: _Place) -> None:
     """Reject datetimes with a time of day in a Date column, which Arrow would truncate."""
+    if pd.api.types.infer_dtype(series, skipna=True) in ("date", "empty"):
+        return
     for position, value in enumerate(series.tolist()):
         if isinstance(value, dt.datetime) and value.time() != dt.time(0):
             raise ClickHouseDataError(
-                f"Invalid value in {table}.{name} at row {position} "
-                f"(index {_index_label(series, position)!r}): {value!r} has a time of day but the "
-                "column type is Date. Pass a datetime.date."
+                f"Invalid value in {place.table}.{place.name} at row "
+                f"{place.first_row + position} (index {_index_label(series, position)!r}): "
+                f"{value!r} has a time of day but the column type is Date. Pass a "
+                "datetime.date."
             )
 
 
@@ -323,8 +363,7 @@ def _find_invalid_value(
 
 
 def _value_error(
-    table: str,
-    name: str,
+    place: _Place,
     column: ColumnType,
     series: pd.Series,
     position: int,
@@ -332,8 +371,9 @@ def _value_error(
     reason: str,
 ) -> ClickHouseDataError:
     return ClickHouseDataError(
-        f"Invalid value in {table}.{name} ({column.name}) at row {position} "
-        f"(index {_index_label(series, position)!r}): {value!r} does not fit: {reason}."
+        f"Invalid value in {place.table}.{place.name} ({column.name}) at row "
+        f"{place.first_row + position} (index {_index_label(series, position)!r}): "
+        f"{value!r} does not fit: {reason}."
     )
 
 

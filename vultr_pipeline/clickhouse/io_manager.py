@@ -21,6 +21,13 @@ that declaration, never from the data:
 
 The asset key ``["vultr_raw", "instances"]`` maps to table ``vultr_raw.instances``.
 
+An asset may also return an iterable of DataFrames, such as a generator that yields one
+page of API records at a time. The IO manager writes the DataFrames into the staging
+table as they arrive, in chunks of `chunk_rows` rows, and swaps the table in only after
+the last one, so the asset never keeps the whole table in memory. Dagster treats a generator
+returned by an asset as a stream of events, so wrap it: ``return DataFrameStream(pages())``
+or ``return dg.Output(pages())``.
+
 A partitioned asset also sets ``partition_expr``. With a time-window, static or dynamic
 partitions definition it is the name of the column that contains the partition. With a
 `dg.MultiPartitionsDefinition` it maps each dimension name to its column, for example
@@ -40,13 +47,14 @@ ranges; the IO manager replaces each of them, so it accepts any such range.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from vultr_pipeline.clickhouse.chunks import DEFAULT_CHUNK_ROWS, Frames
 from vultr_pipeline.clickhouse.column_types import parse_column_type
 from vultr_pipeline.clickhouse.engine import (
     ClickHouseEngine,
@@ -114,21 +122,32 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
         default="default",
         description="Database for assets whose key has a single part.",
     )
+    chunk_rows: int = Field(
+        default=DEFAULT_CHUNK_ROWS,
+        ge=1,
+        description="Rows per insert. Larger chunks use more memory for the Arrow copy of "
+        "the data being written.",
+    )
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        """Write the DataFrame `obj` to the asset's table, replacing this run's rows."""
+        """Write `obj` to the asset's table, replacing this run's rows.
+
+        `obj` is a DataFrame or an iterable of DataFrames with the declared columns.
+        """
         spec = self._table_spec(context, context.asset_key, context.definition_metadata)
-        frame = _checked_frame(obj, spec, context.asset_key)
+        frames = _checked_frames(obj, spec, context.asset_key)
 
         row_counts: dict[str, int] = {}
         with self._engine() as engine:
             if context.has_asset_partitions:
                 selection = self._selection(context, spec)
-                row_counts = replace_partitions(engine, spec, frame, selection.partitions)
+                row_counts = replace_partitions(
+                    engine, spec, frames, selection.partitions, self.chunk_rows
+                )
                 rows = sum(row_counts.values())
                 total = _count_rows(engine, spec)
             else:
-                rows = total = replace_table(engine, spec, frame)
+                rows = total = replace_table(engine, spec, frames, self.chunk_rows)
 
         if context.has_asset_partitions:
             context.log.info(
@@ -314,12 +333,32 @@ def _column_schema(metadata: Mapping[str, Any]) -> dg.TableSchema | None:
     return value if isinstance(value, dg.TableSchema) else None
 
 
-def _checked_frame(obj: Any, spec: TableSpec, asset_key: dg.AssetKey) -> pd.DataFrame:
-    if not isinstance(obj, pd.DataFrame):
-        raise ClickHouseSchemaError(
-            f"Asset {asset_key.to_user_string()} returned {type(obj).__name__}, but "
-            "ClickHouseIOManager stores only pandas DataFrames."
-        )
+def _checked_frames(obj: Any, spec: TableSpec, asset_key: dg.AssetKey) -> Frames:
+    """Check a DataFrame now, or each DataFrame of an iterable as the writer reaches it."""
+    if isinstance(obj, pd.DataFrame):
+        return _checked_frame(obj, spec, asset_key)
+    if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, Mapping)):
+        return _checked_iterable(obj, spec, asset_key)
+    raise ClickHouseSchemaError(
+        f"Asset {asset_key.to_user_string()} returned {type(obj).__name__}, but "
+        "ClickHouseIOManager stores only pandas DataFrames or iterables of them."
+    )
+
+
+def _checked_iterable(
+    frames: Iterable[Any], spec: TableSpec, asset_key: dg.AssetKey
+) -> Iterator[pd.DataFrame]:
+    for position, frame in enumerate(frames):
+        if not isinstance(frame, pd.DataFrame):
+            raise ClickHouseSchemaError(
+                f"Asset {asset_key.to_user_string()} returned an iterable whose item "
+                f"{position} is {type(frame).__name__}, but ClickHouseIOManager stores only "
+                "pandas DataFrames."
+            )
+        yield _checked_frame(frame, spec, asset_key)
+
+
+def _checked_frame(obj: pd.DataFrame, spec: TableSpec, asset_key: dg.AssetKey) -> pd.DataFrame:
     declared = spec.column_names
     missing = [name for name in declared if name not in obj.columns]
     extra = [str(name) for name in obj.columns if name not in declared]

@@ -8,6 +8,10 @@ the target as it was:
 - `replace_partitions` moves each written partition in with ``ALTER TABLE ... REPLACE
   PARTITION ... FROM staging`` and drops the partitions that received no rows.
 
+Both take one DataFrame or an iterable of DataFrames and insert them in chunks of about
+`DEFAULT_CHUNK_ROWS` rows (see `vultr_pipeline.clickhouse.chunks`), so the staging
+table fills while the caller still produces rows.
+
 A writer killed between creating its staging table and dropping it leaves the staging
 table behind. Each staging table's comment records the partitions it was made for. The
 next write of the same table drops a leftover (logged at WARNING) when either write
@@ -31,10 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vultr_pipeline.clickhouse.chunks import DEFAULT_CHUNK_ROWS, Frames, arrow_chunks
 from vultr_pipeline.clickhouse.column_types import (
     ColumnType,
     arrow_to_frame,
-    frame_to_arrow,
     parse_column_type,
 )
 from vultr_pipeline.clickhouse.engine import ClickHouseEngine, quote_identifier, quote_string
@@ -234,32 +238,58 @@ def _strip_key(key: str) -> str:
     return key.replace("`", "").strip()
 
 
-def replace_table(engine: ClickHouseEngine, spec: TableSpec, frame: pd.DataFrame) -> int:
+def replace_table(
+    engine: ClickHouseEngine,
+    spec: TableSpec,
+    frame: Frames,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> int:
     """Replace all rows of the table with `frame`, atomically; return the rows written.
 
-    The rows go into a staging table with the target's structure, which then trades
-    places with the target in one ``EXCHANGE TABLES``. The old rows are dropped with the
-    staging table. A failed insert drops the staging table and leaves the target as it was.
+    The rows go into a staging table with the target's structure, chunk by chunk, and the
+    staging table then trades places with the target in one ``EXCHANGE TABLES``. The old
+    rows are dropped with the staging table. A failed conversion or insert, in any chunk,
+    drops the staging table and leaves the target as it was. The first chunk is converted
+    before the table is created, so invalid values there leave no trace at all.
+
+    Args:
+        engine: Engine to write with.
+        spec: The target table.
+        frame: One DataFrame, or an iterable of DataFrames consumed once.
+        chunk_rows: Rows per insert.
 
     ``EXCHANGE TABLES`` needs an Atomic database (the server default). In chDB 4.4.0 the
     ``default`` database uses the Overlay engine and new databases are Atomic; the exchange
     works in both, which the IO manager tests check.
     """
-    data = frame_to_arrow(frame, spec.columns, spec.qualified_name)
-    ensure_table(engine, spec)
-    target = quoted_table(spec.database, spec.table)
-    with _staging_table(engine, spec, None) as staging_name:
-        staging = quoted_table(spec.database, staging_name)
-        engine.insert_arrow(spec.database, staging_name, data)
-        engine.command(f"EXCHANGE TABLES {staging} AND {target}")
-    return data.num_rows
+    chunks = arrow_chunks(frame, spec.columns, spec.qualified_name, chunk_rows)
+    with contextlib.closing(chunks):
+        first = next(chunks, None)
+        ensure_table(engine, spec)
+        target = quoted_table(spec.database, spec.table)
+        rows = 0
+        with _staging_table(engine, spec, None) as staging_name:
+            staging = quoted_table(spec.database, staging_name)
+            for data in _with_first(first, chunks):
+                if data.num_rows:
+                    engine.insert_arrow(spec.database, staging_name, data)
+                rows += data.num_rows
+            engine.command(f"EXCHANGE TABLES {staging} AND {target}")
+    return rows
+
+
+def _with_first(first: pa.Table | None, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    if first is not None:
+        yield first
+        yield from rest
 
 
 def replace_partitions(
     engine: ClickHouseEngine,
     spec: TableSpec,
-    frame: pd.DataFrame,
+    frame: Frames,
     partitions: Mapping[str, tuple[Any, ...]],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> dict[str, int]:
     """Replace the given partitions with the rows of `frame`; return the rows per partition.
 
@@ -270,26 +300,51 @@ def replace_partitions(
     Args:
         engine: Engine to write with.
         spec: The target table; its `partition_columns` must be set.
-        frame: Rows of all the given partitions.
+        frame: Rows of all the given partitions: one DataFrame, or an iterable of
+            DataFrames consumed once.
         partitions: Partition values by partition name (for example a Dagster partition
             key), one value per partition column, in the order of `spec.partition_columns`.
+        chunk_rows: Rows per insert.
 
     Raises:
-        ClickHouseDataError: A row's partition columns match none of `partitions`.
+        ClickHouseDataError: A row's partition columns match none of `partitions`. No
+            partition changes then, whichever chunk the row is in.
     """
     if not spec.partition_columns:
         raise ClickHouseSchemaError(f"Table {spec.qualified_name} declares no partition column.")
-    data = frame_to_arrow(frame, spec.columns, spec.qualified_name)
-    row_counts = _partition_row_counts(data, spec, partitions)
+    matcher = _PartitionMatcher(spec, partitions)
+    chunks = arrow_chunks(frame, spec.columns, spec.qualified_name, chunk_rows)
+    with contextlib.closing(chunks):
+        first = next(chunks, None)
+        if first is not None:
+            matcher.count(first, first_row=0)
+        ensure_table(engine, spec)
+        _write_partitions(engine, spec, partitions, matcher, _with_first(first, chunks))
+    return matcher.counts
 
-    ensure_table(engine, spec)
+
+def _write_partitions(
+    engine: ClickHouseEngine,
+    spec: TableSpec,
+    partitions: Mapping[str, tuple[Any, ...]],
+    matcher: _PartitionMatcher,
+    chunks: Iterator[pa.Table],
+) -> None:
+    """Insert the chunks into a staging table, then move each partition into the target."""
     target = quoted_table(spec.database, spec.table)
     partition_sql = _partition_value_sql(spec)
     scope = [_partition_texts(values) for values in partitions.values()]
+    row_counts = matcher.counts
     with _staging_table(engine, spec, scope) as staging_name:
         staging = quoted_table(spec.database, staging_name)
-        if data.num_rows:
-            engine.insert_arrow(spec.database, staging_name, data)
+        first_row = 0
+        for index, data in enumerate(chunks):
+            if index:
+                # The caller counted the first chunk before it created the table.
+                matcher.count(data, first_row=first_row)
+            if data.num_rows:
+                engine.insert_arrow(spec.database, staging_name, data)
+            first_row += data.num_rows
         for name, values in partitions.items():
             parameters = _partition_parameters(values)
             if row_counts[name]:
@@ -297,7 +352,6 @@ def replace_partitions(
             else:
                 sql = f"ALTER TABLE {target} DROP PARTITION {partition_sql}"
             engine.command(sql, parameters)
-    return row_counts
 
 
 def _partition_value_sql(spec: TableSpec) -> str:
@@ -321,40 +375,47 @@ def _partition_texts(values: Sequence[Any]) -> list[str]:
     return [partition_parameter_text(value) for value in values]
 
 
-def _partition_row_counts(
-    data: pa.Table, spec: TableSpec, partitions: Mapping[str, tuple[Any, ...]]
-) -> dict[str, int]:
-    """Count the rows of each partition, rejecting rows that belong to none of them."""
-    columns = list(spec.partition_columns)
-    types = [spec.column_type(name).arrow_type for name in columns]
-    # Round-trip the expected values through Arrow so that they compare equal to the
-    # values read from `data` (for example time zone objects of timestamps).
-    by_values: dict[tuple[Any, ...], str] = {}
-    for name, values in partitions.items():
-        if len(values) != len(columns):
-            raise ClickHouseSchemaError(
-                f"Partition {name} of {spec.qualified_name} has {len(values)} values, but the "
-                f"table is partitioned by {len(columns)} columns {columns}."
-            )
-        normalized = tuple(
-            pa.array([value], type=arrow_type)[0].as_py()
-            for value, arrow_type in zip(values, types, strict=True)
-        )
-        by_values[normalized] = name
+class _PartitionMatcher:
+    """Count the rows of each partition, chunk by chunk, rejecting rows outside them all."""
 
-    counts = dict.fromkeys(partitions, 0)
-    outside: dict[tuple[Any, ...], int] = {}
-    grouped = data.select(columns).group_by(columns).aggregate([([], "count_all")])
-    for row in grouped.to_pylist():
-        values = tuple(row[name] for name in columns)
-        name = by_values.get(values)
-        if name is None:
-            outside[values] = row["count_all"]
-        else:
-            counts[name] += row["count_all"]
-    if outside:
-        raise _outside_partitions_error(data, spec, partitions, outside)
-    return counts
+    def __init__(self, spec: TableSpec, partitions: Mapping[str, tuple[Any, ...]]) -> None:
+        self.spec = spec
+        self.partitions = partitions
+        self.columns = list(spec.partition_columns)
+        self.counts = dict.fromkeys(partitions, 0)
+        types = [spec.column_type(name).arrow_type for name in self.columns]
+        # Round-trip the expected values through Arrow so that they compare equal to the
+        # values read from the data (for example time zone objects of timestamps).
+        self._by_values: dict[tuple[Any, ...], str] = {}
+        for name, values in partitions.items():
+            if len(values) != len(self.columns):
+                raise ClickHouseSchemaError(
+                    f"Partition {name} of {spec.qualified_name} has {len(values)} values, but "
+                    f"the table is partitioned by {len(self.columns)} columns {self.columns}."
+                )
+            normalized = tuple(
+                pa.array([value], type=arrow_type)[0].as_py()
+                for value, arrow_type in zip(values, types, strict=True)
+            )
+            self._by_values[normalized] = name
+
+    def count(self, data: pa.Table, first_row: int) -> None:
+        """Add the rows of one chunk, whose first row is row `first_row` of the output.
+
+        Raises:
+            ClickHouseDataError: Rows of the chunk belong to none of the partitions.
+        """
+        outside: dict[tuple[Any, ...], int] = {}
+        grouped = data.select(self.columns).group_by(self.columns).aggregate([([], "count_all")])
+        for row in grouped.to_pylist():
+            values = tuple(row[name] for name in self.columns)
+            name = self._by_values.get(values)
+            if name is None:
+                outside[values] = row["count_all"]
+            else:
+                self.counts[name] += row["count_all"]
+        if outside:
+            raise _outside_partitions_error(data, self.spec, self.partitions, outside, first_row)
 
 
 def _outside_partitions_error(
@@ -362,6 +423,7 @@ def _outside_partitions_error(
     spec: TableSpec,
     partitions: Mapping[str, tuple[Any, ...]],
     outside: Mapping[tuple[Any, ...], int],
+    first_row: int,
 ) -> ClickHouseDataError:
     columns = list(spec.partition_columns)
     mask = None
@@ -379,7 +441,7 @@ def _outside_partitions_error(
     assert mask is not None
     positions = pc.indices_nonzero(mask).to_pylist()[:_MAX_REPORTED_ROWS]
     examples = "; ".join(
-        f"row {position}: "
+        f"row {first_row + position}: "
         + _describe_values(columns, [data.column(name)[position].as_py() for name in columns])
         for position in positions
     )

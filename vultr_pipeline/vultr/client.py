@@ -95,8 +95,9 @@ class VultrClient:
             plans, regions); any other request raises ``VultrMissingAPIKeyError`` before
             anything is sent.
         base_url: API root, ``https://api.vultr.com/v2`` or an emulator URL.
-        rate_limit: Requests per second when no ``rate_limiter`` is given; clients with the
-            same rate share one process-wide limiter.
+        rate_limit: Requests per second that the API accepts, used when no ``rate_limiter``
+            is given. Clients with the same limit share one process-wide limiter, which paces
+            5 % below it (see ``limit_pacer``).
         timeout: Seconds to wait for a connection and for each read.
         max_attempts: Attempts per request, the first included, before a transient failure
             (429, 5xx, connection error, timeout, body that is not JSON) is raised.
