@@ -57,8 +57,11 @@ def make_client(server: CannedServer, **options: object) -> VultrClient:
     return VultrClient(api_key, server.url, **settings)  # type: ignore[arg-type]
 
 
-def instance_rows(count: int) -> list[dict[str, object]]:
-    return [{"id": f"inst-{index:05d}", "label": f"web-{index}"} for index in range(count)]
+def instance_rows(count: int, first: int = 0) -> list[dict[str, object]]:
+    return [
+        {"id": f"inst-{index:05d}", "label": f"web-{index}"}
+        for index in range(first, first + count)
+    ]
 
 
 def page_body(key: str, rows: list[dict[str, object]], next_cursor: str) -> dict[str, object]:
@@ -144,7 +147,11 @@ def test_empty_page_stops_paging(server: CannedServer) -> None:
 
 
 def test_repeated_cursor_raises(server: CannedServer) -> None:
-    server.serve("/instances", page_body("instances", instance_rows(2), "c2FtZQ=="))
+    server.serve(
+        "/instances",
+        page_body("instances", instance_rows(2), "c2FtZQ=="),
+        page_body("instances", instance_rows(2, first=2), "c2FtZQ=="),
+    )
     with make_client(server) as client, pytest.raises(VultrResponseError) as info:
         client.list("/instances", "instances")
     message = str(info.value)
@@ -159,13 +166,45 @@ def test_cursor_cycle_raises(server: CannedServer) -> None:
     server.serve(
         "/instances",
         page_body("instances", instance_rows(1), "YQ=="),
-        page_body("instances", instance_rows(1), "Yg=="),
-        page_body("instances", instance_rows(1), "YQ=="),
+        page_body("instances", instance_rows(1, first=1), "Yg=="),
+        page_body("instances", instance_rows(1, first=2), "YQ=="),
     )
     with make_client(server) as client, pytest.raises(VultrResponseError) as info:
         client.list("/instances", "instances")
     assert "repeated cursor 'YQ=='" in str(info.value)
     assert info.value.page == 3
+
+
+def test_repeated_page_under_new_cursor_raises(server: CannedServer) -> None:
+    server.serve(
+        "/instances",
+        page_body("instances", instance_rows(2), "bmV4dDE="),
+        page_body("instances", instance_rows(2), "bmV4dDI="),
+    )
+    with make_client(server) as client, pytest.raises(VultrResponseError) as info:
+        client.list("/instances", "instances")
+    message = str(info.value)
+    assert "page 2 repeats page 1" in message
+    assert info.value.page == 2
+
+
+def test_id_seen_on_earlier_page_raises(server: CannedServer) -> None:
+    server.serve(
+        "/instances",
+        page_body("instances", instance_rows(2), "bmV4dDE="),
+        page_body("instances", instance_rows(2, first=1), ""),
+    )
+    with make_client(server) as client, pytest.raises(VultrResponseError) as info:
+        client.list("/instances", "instances")
+    assert "'inst-00001' on page 2 was already on page 1" in str(info.value)
+
+
+def test_identical_items_on_one_page_allowed(server: CannedServer) -> None:
+    item = {"description": "Bandwidth overage", "total": 1}
+    server.serve("/billing/invoices/7/items", page_body("invoice_items", [item, item], ""))
+    with make_client(server) as client:
+        rows = client.list("/billing/invoices/7/items", "invoice_items")
+    assert len(rows) == 2
 
 
 def test_missing_list_key_names_key_endpoint_page(server: CannedServer) -> None:

@@ -203,11 +203,13 @@ class VultrClient:
         if paginated:
             query["per_page"] = str(query.get("per_page", self.per_page))
         seen_cursors: set[str] = set()
+        repeats = _RepeatDetector(path)
         page = 1
         while True:
             body = self._request(path, query, page=page, public=public)
             rows = _extract_rows(body, key, path, page)
             self.logger.info("GET %s page %d: %d rows", path, page, len(rows))
+            repeats.check(rows, page)
             yield rows
             if not paginated or not rows:
                 return
@@ -494,6 +496,46 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _RepeatDetector:
+    """Detect a page that repeats rows of an earlier page under a new cursor.
+
+    A fresh cursor that leads back to rows already sent would otherwise load them twice. Rows
+    with an ``id`` must not repeat; rows without one (invoice items) are compared page by page.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._ids: dict[object, int] = {}
+        self._pages: dict[str, int] = {}
+
+    def check(self, rows: list[dict[str, Any]], page: int) -> None:
+        """Raise `VultrResponseError` if `rows` repeat an earlier page's rows."""
+        if not rows:
+            return
+        fingerprint = json.dumps(rows, sort_keys=True, default=str)
+        earlier = self._pages.setdefault(fingerprint, page)
+        if earlier != page:
+            self._raise(f"page {page} repeats page {earlier}", page)
+        for row in rows:
+            row_id = row.get("id") if isinstance(row, dict) else None
+            if row_id is None or isinstance(row_id, (dict, list)):
+                continue
+            earlier = self._ids.setdefault(row_id, page)
+            if earlier != page:
+                self._raise(
+                    f"id {str(row_id)[:60]!r} on page {page} was already on page {earlier}", page
+                )
+
+    def _raise(self, detail: str, page: int) -> None:
+        raise VultrResponseError(
+            f"Invalid response from GET {self._path}: {detail}, so the listing would load rows "
+            "twice. Nothing was stored; retry later, or report the endpoint if it keeps "
+            "happening.",
+            endpoint=self._path,
+            page=page,
+        )
 
 
 def _extract_rows(body: dict[str, Any], key: str, path: str, page: int) -> list[dict[str, Any]]:
