@@ -31,6 +31,8 @@ def run_query(args: argparse.Namespace) -> int:
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":
         print(frame.to_json(orient="records", date_format="iso", default_handler=str))
+    elif frame.empty:
+        print(f"(0 rows; columns: {', '.join(map(str, frame.columns)) or 'none'})")
     else:
         print(frame.to_string(index=False))
     return 0

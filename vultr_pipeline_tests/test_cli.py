@@ -78,3 +78,10 @@ def test_definitions_validate():
     )
 
     assert completed.returncode == 0, completed.stderr[-2000:]
+
+
+def test_query_empty_result_says_zero_rows(dagster_home, capsys):
+    code = cli.main(["query", "SELECT 1 AS n WHERE 0"])
+
+    assert code == 0
+    assert capsys.readouterr().out.strip() == "(0 rows; columns: n)"
