@@ -1,8 +1,8 @@
 """Tests of the chDB and server engines behind the ClickHouse IO manager."""
 
 import datetime as dt
-import socket
 import os
+import socket
 import subprocess
 import sys
 import textwrap
