@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -441,6 +442,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8123, help="TCP port; 0 picks a free one")
     parser.add_argument("--user", default="default", help="the one accepted user name")
     arguments = parser.parse_args(argv)
+    # A shell that starts background jobs can pass SIGTERM on as ignored; restore the default
+    # so that whoever started the endpoint can stop it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     password = os.environ.get(PASSWORD_ENVIRONMENT_VARIABLE, "")
     serve(arguments.path, arguments.port, arguments.user, password)
