@@ -1,4 +1,4 @@
-"""The `vultr-pipeline` command: demo, emulator, query and report.
+"""The `vultr-pipeline` command: demo, backfill, emulator, query and report.
 
 A user's mistake (a missing key, a locked data directory, a port in use) ends with one line on
 stderr and exit code 2, never a traceback. Failed runs exit with 1.
@@ -27,6 +27,12 @@ def _run_demo(args: argparse.Namespace) -> int:
         return RUN_FAILED
 
 
+def _run_backfill(args: argparse.Namespace) -> int:
+    from vultr_pipeline.backfill import run_backfill
+
+    return run_backfill(args)
+
+
 def _run_emulator(args: argparse.Namespace) -> int:
     from vultr_pipeline.emulator.cli import run_from_args
 
@@ -47,6 +53,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subcommand per task."""
+    from vultr_pipeline.backfill import add_backfill_arguments
     from vultr_pipeline.demo import add_demo_arguments
     from vultr_pipeline.emulator.cli import add_emulator_arguments
     from vultr_pipeline.query import add_query_arguments
@@ -66,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_demo_arguments(demo)
     demo.set_defaults(handler=_run_demo)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="load a range of billing months into ClickHouse, one run per account",
+        description="Run the monthly job over a range of billing months for every account "
+        "(or --account), in this process and recorded in $DAGSTER_HOME, and print the rows "
+        "of each month and the reconciliation checks.",
+    )
+    add_backfill_arguments(backfill)
+    backfill.set_defaults(handler=_run_backfill)
 
     emulator = commands.add_parser(
         "emulator",

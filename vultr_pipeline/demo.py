@@ -1,14 +1,16 @@
 """`vultr-pipeline demo`: run the whole pipeline against the local emulator, then summarize it.
 
-The demo starts the emulator on a free loopback port, points this process at it through
-VULTR_API_URL and VULTR_API_KEY, runs the daily job into the embedded ClickHouse under
-DAGSTER_HOME, and prints what landed. With `--ui` it then serves the Dagster UI on the same data.
+The demo starts the emulator on a free loopback port and points this process at it through
+VULTR_API_URL and VULTR_API_KEY. It runs the daily job for today's partition and the monthly job
+over the sample account's whole invoice history (one run) into the embedded ClickHouse under
+DAGSTER_HOME, then prints what landed. With `--ui` it then serves the Dagster UI on the same data.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import secrets
 import signal
@@ -23,10 +25,14 @@ from pathlib import Path
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
+from vultr_pipeline.accounts import DEFAULT_ACCOUNT
+from vultr_pipeline.backfill import RANGE_END_TAG, RANGE_START_TAG, first_invoice_month
 from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine, quote_identifier
+from vultr_pipeline.costs.line_items import month_start
 from vultr_pipeline.definitions import build_definitions
+from vultr_pipeline.defs.partitions import daily_key, monthly_key, utc_today
 from vultr_pipeline.defs.raw_assets import RAW_GROUP
-from vultr_pipeline.defs.schedules import DAILY_JOB_NAME
+from vultr_pipeline.defs.schedules import DAILY_JOB_NAME, MONTHLY_JOB_NAME
 from vultr_pipeline.emulator.config import SampleAccountConfig
 from vultr_pipeline.emulator.server import EmulatorServer
 from vultr_pipeline.home import resolve_dagster_home
@@ -34,7 +40,13 @@ from vultr_pipeline.report import build_report, load_tables, write_table
 from vultr_pipeline.vultr.records import RECORD_SPECS
 
 # Environment variables that would send the demo elsewhere than the emulator and embedded chDB.
-_OVERRIDDEN = ("VULTR_API_URL", "VULTR_API_KEY", "CLICKHOUSE_HOST", "CLICKHOUSE_PATH")
+_OVERRIDDEN = (
+    "VULTR_API_URL",
+    "VULTR_API_KEY",
+    "VULTR_ACCOUNTS_FILE",
+    "CLICKHOUSE_HOST",
+    "CLICKHOUSE_PATH",
+)
 
 
 class DemoError(Exception):
@@ -102,23 +114,53 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
-def run_pipeline(instance: dg.DagsterInstance) -> str:
-    """Run the daily job in this process and return its run id.
+def _execute(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str, str], **options: object
+) -> dg.ExecuteInProcessResult:
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(
+        instance=instance, run_config=quiet_logs, raise_on_error=False, tags=tags, **options
+    )
+    if not result.success:
+        details = "\n  ".join(_failure_messages(result)) or "see the run's event log"
+        raise DemoError(f"Run {result.run_id} of {job.name} failed:\n  {details}")
+    return result
+
+
+def run_pipeline(instance: dg.DagsterInstance, first_month: dt.date) -> str:
+    """Run today's daily partition, the months from `first_month` to the open month, then today.
+
+    The daily figures read the stored monthly history, which the first daily run of a new
+    data directory does not have yet, so today's partition runs again after the months.
+    Returns the run id of the monthly run.
 
     Raises:
         DemoError: A step failed; the message lists each failed step with its error.
     """
-    job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
-    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(instance=instance, run_config=quiet_logs, raise_on_error=False)
-    if not result.success:
-        details = "\n  ".join(_failure_messages(result)) or "see the run's event log"
-        raise DemoError(f"Run {result.run_id} failed:\n  {details}")
+    definitions = build_definitions()
+    today = utc_today()
+    _execute(
+        definitions.resolve_job_def(DAILY_JOB_NAME),
+        instance,
+        {},
+        partition_key=daily_key(DEFAULT_ACCOUNT, today),
+    )
+    tags = {
+        RANGE_START_TAG: str(monthly_key(DEFAULT_ACCOUNT, first_month)),
+        RANGE_END_TAG: str(monthly_key(DEFAULT_ACCOUNT, month_start(today))),
+    }
+    result = _execute(definitions.resolve_job_def(MONTHLY_JOB_NAME), instance, tags)
+    _execute(
+        definitions.resolve_job_def(DAILY_JOB_NAME),
+        instance,
+        {},
+        partition_key=daily_key(DEFAULT_ACCOUNT, today),
+    )
     return result.run_id
 
 
 def summarize(data_directory: Path, run_id: str) -> DemoSummary:
-    """Count the rows of every raw table and sum the month's pending charges."""
+    """Count the rows of every raw table and sum the latest day's pending charges."""
     engine = open_engine(ClickHouseSettings(path=str(data_directory)))
     try:
         rows = {}
@@ -127,7 +169,10 @@ def summarize(data_directory: Path, run_id: str) -> DemoSummary:
             count = engine.query_arrow(f"SELECT count() AS n FROM {name}").column("n")[0]
             rows[f"{RAW_GROUP}.{table}"] = int(count.as_py())
         pending = f"{quote_identifier(RAW_GROUP)}.{quote_identifier('pending_charges')}"
-        total = engine.query_arrow(f"SELECT sum(total) AS total FROM {pending}").column("total")
+        latest = f"(SELECT max(snapshot_date) FROM {pending})"
+        total = engine.query_arrow(
+            f"SELECT sum(total) AS total FROM {pending} WHERE snapshot_date = {latest}"
+        ).column("total")
         month_to_date = total[0].as_py() or Decimal(0)
     finally:
         engine.close()
@@ -198,8 +243,9 @@ def run_demo(args: argparse.Namespace) -> int:
         with _environment({"VULTR_API_URL": emulator.url, "VULTR_API_KEY": api_key}):
             print(f"Materializing every asset into embedded ClickHouse at {data_directory} ...")
             started = time.monotonic()
+            first_month = first_invoice_month(DEFAULT_ACCOUNT) or month_start(utc_today())
             with dg.DagsterInstance.get() as instance:
-                run_id = run_pipeline(instance)
+                run_id = run_pipeline(instance, first_month)
             print(f"Run {run_id} succeeded in {time.monotonic() - started:.1f} s.")
             summary = summarize(data_directory, run_id)
             print_summary(summary, args.ui_port)

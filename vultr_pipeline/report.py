@@ -43,6 +43,7 @@ LINE_ITEM_COLUMNS = [
 ]
 FORECAST_COLUMNS = [
     "account_id",
+    "snapshot_date",
     "as_of",
     "month_start",
     "month_to_date",
@@ -52,6 +53,7 @@ FORECAST_COLUMNS = [
 ]
 RECOMMENDATION_COLUMNS = [
     "account_id",
+    "snapshot_date",
     "kind",
     "resource_id",
     "resource_type",
@@ -127,6 +129,19 @@ def previous_month(month: dt.date) -> dt.date:
 
 def _month_key(value: Any) -> dt.date:
     return pd.Timestamp(value).date().replace(day=1)
+
+
+def latest_snapshot(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep each account's rows of its latest `snapshot_date`.
+
+    The forecast and recommendation tables keep one snapshot per day, and only the latest
+    describes the present. A frame without the column is returned as it is.
+    """
+    if frame.empty or "snapshot_date" not in frame.columns:
+        return frame
+    days = pd.to_datetime(frame["snapshot_date"])
+    latest = days.groupby(frame["account_id"]).transform("max")
+    return frame[days == latest]
 
 
 def _total(values: Iterable[Any]) -> Decimal:
@@ -228,9 +243,13 @@ def build_report(
     when a forecast exists for the month, and the month's spend otherwise. The `basis` field
     names the figure used.
 
+    Only the latest daily snapshot of the forecast and recommendations counts.
+
     Raises:
         ReportError: There are no line items, or none for `account`.
     """
+    forecast = latest_snapshot(forecast)
+    recommendations = latest_snapshot(recommendations)
     if account is not None:
         known = sorted(set(line_items["account_id"]))
         line_items = line_items[line_items["account_id"] == account]

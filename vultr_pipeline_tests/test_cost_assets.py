@@ -1,58 +1,76 @@
-"""End-to-end test: raw assets from the emulator, then the cost assets, into chDB."""
+"""End-to-end test: raw assets from the emulator, then the cost assets, into chDB.
+
+The emulator's account is as of the real current UTC date here, so today's daily partition
+and the open billing month describe the same month as its pending charges.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
-from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
-from vultr_pipeline.defs.cost_assets import ASSETS, CHECKS
-from vultr_pipeline.defs.raw_assets import build_raw_assets
-from vultr_pipeline.defs.resources import VultrResource
+from vultr_pipeline.clickhouse.engine import ClickHouseSettings
+from vultr_pipeline.defs.partitions import utc_today
 from vultr_pipeline.emulator import EmulatorServer
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
+from vultr_pipeline_tests.pipeline_runs import (
+    configure,
+    invoice_months,
+    open_month,
+    query,
+    run_daily,
+    run_months,
+)
 
-KEY_VARIABLE = "TEST_VULTR_API_KEY"
-
-
-def _materialize(emulator: EmulatorServer, data_directory: Path) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [*build_raw_assets(), *ASSETS, *CHECKS],
-        resources={
-            "vultr": VultrResource(api_url=emulator.url, api_key_env=KEY_VARIABLE),
-            "clickhouse": ClickHouseIOManager(path=str(data_directory)),
-        },
-    )
-
-
-def _query(data_directory: Path, sql: str) -> list[dict]:
-    engine = open_engine(ClickHouseSettings(path=str(data_directory)))
-    try:
-        return engine.query_arrow(sql).to_pylist()
-    finally:
-        engine.close()
+pytest_plugins = ["vultr_pipeline_tests.pipeline_runs"]
 
 
 @pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
-    return EMULATOR_API_KEY
+def current_emulator(small_account_config) -> Iterator[EmulatorServer]:
+    config = dataclasses.replace(small_account_config, today=utc_today())
+    with EmulatorServer(config, api_key=EMULATOR_API_KEY) as server:
+        yield server
 
 
-def test_cost_assets_materialize(emulator, api_key, tmp_path):
-    data_directory = tmp_path / "clickhouse"
-    account = emulator.account
+def _materialize(emulator: EmulatorServer) -> list[bool]:
+    """Run today's partition, every month up to the open one, then today's partition again."""
+    months = invoice_months(emulator)
+    first = run_daily()
+    monthly = run_months(months[0], open_month())
+    second = run_daily()
+    checks = [
+        check.passed
+        for result in (first, monthly, second)
+        for check in result.get_asset_check_evaluations()
+    ]
+    assert first.success
+    assert monthly.success
+    assert second.success
+    return checks
 
-    result = _materialize(emulator, data_directory)
 
-    assert result.success
-    checks = result.get_asset_check_evaluations()
-    assert [check.passed for check in checks] == [True]
+def _query(data_directory: Path, sql: str) -> list[dict]:
+    return query(data_directory, sql)
 
+
+@pytest.fixture
+def data_directory(current_emulator, monkeypatch, tmp_path) -> Path:
+    path = tmp_path / "clickhouse"
+    configure(monkeypatch, current_emulator, EMULATOR_API_KEY, ClickHouseSettings(path=str(path)))
+    return path
+
+
+def test_cost_assets_materialize(current_emulator, data_directory):
+    account = current_emulator.account
+
+    checks = _materialize(current_emulator)
+
+    assert checks
+    assert all(checks)
     lines = _query(
         data_directory,
         "SELECT source, count() AS n, sum(amount) AS total "
@@ -74,23 +92,31 @@ def test_cost_assets_materialize(emulator, api_key, tmp_path):
 
     metrics = _query(
         data_directory,
-        "SELECT month_to_date_spend, pending_charges, instance_count, metrics_date "
-        "FROM vultr_costs.cost_metrics",
+        "SELECT month_to_date_spend, pending_charges, instance_count, metrics_date, "
+        "snapshot_date, last_month_spend FROM vultr_costs.cost_metrics",
     )
+    last_invoice = max(account.invoices, key=lambda invoice: invoice["date"])
     assert len(metrics) == 1
     assert metrics[0]["month_to_date_spend"] == account.account["pending_charges"]
     assert metrics[0]["instance_count"] == len(account.instances)
-    assert str(metrics[0]["metrics_date"]) == "2026-11-18"
+    assert metrics[0]["metrics_date"] == utc_today()
+    assert metrics[0]["snapshot_date"] == utc_today()
+    assert metrics[0]["last_month_spend"] == last_invoice["amount"]
 
 
-def test_cost_assets_rerun_identical(emulator, api_key, tmp_path):
-    data_directory = tmp_path / "clickhouse"
+def test_cost_assets_rerun_identical(current_emulator, data_directory):
     dump = "SELECT toString(tuple(*)) AS row FROM vultr_costs.{table} ORDER BY row"
-    tables = ("cost_line_items", "cost_breakdown", "cost_metrics", "instance_metadata")
+    tables = (
+        "cost_line_items",
+        "cost_breakdown",
+        "cost_metrics",
+        "instance_metadata",
+        "pending_line_items",
+    )
 
-    assert _materialize(emulator, data_directory).success
+    _materialize(current_emulator)
     first = {table: _query(data_directory, dump.format(table=table)) for table in tables}
-    assert _materialize(emulator, data_directory).success
+    _materialize(current_emulator)
     second = {table: _query(data_directory, dump.format(table=table)) for table in tables}
 
     assert first == second

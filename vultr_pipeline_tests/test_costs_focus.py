@@ -12,10 +12,13 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from vultr_pipeline.accounts import Account
 from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
 from vultr_pipeline.costs import focus
-from vultr_pipeline.defs.focus_assets import ASSETS as FOCUS_ASSETS
+from vultr_pipeline.defs.focus_assets import build_focus_assets
+from vultr_pipeline.defs.partitions import build_partitions, daily_key, monthly_key
+from vultr_pipeline.defs.resources import HistoryInputManager
 from vultr_pipeline.defs.tables import table_schema
 from vultr_pipeline.vultr.records import RECORD_SPECS
 
@@ -381,13 +384,25 @@ def test_focus_schema_id_tracks_columns():
     assert focus.schema_id(fewer) != focus.schema_id()
 
 
-def _stub_asset(key: list[str], columns: list[tuple[str, str]], frame: pd.DataFrame):
+def _stub_asset(
+    key: list[str],
+    columns: list[tuple[str, str]],
+    frame: pd.DataFrame,
+    partitions_def: dg.PartitionsDefinition,
+    time_column: str,
+):
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
+    time_dimension = "month" if time_column == "billing_month" else "day"
 
     @dg.asset(
         key=key,
         io_manager_key="clickhouse",
-        metadata={"dagster/column_schema": schema, "clickhouse/order_by": [columns[0][0]]},
+        partitions_def=partitions_def,
+        metadata={
+            "dagster/column_schema": schema,
+            "clickhouse/order_by": [columns[0][0]],
+            "partition_expr": {"account": "account_id", time_dimension: time_column},
+        },
     )
     def stub() -> pd.DataFrame:
         return frame
@@ -395,9 +410,16 @@ def _stub_asset(key: list[str], columns: list[tuple[str, str]], frame: pd.DataFr
     return stub
 
 
+SNAPSHOT_DAY = dt.date(2026, 11, 18)
+
+
 def _raw_frame(table: str, rows: list[dict[str, Any]]) -> tuple[list, pd.DataFrame]:
     columns = [(column.name, column.type) for column in table_schema(RECORD_SPECS[table]).columns]
-    defaults = {"raw": "{}", "collected_at": pd.Timestamp("2026-11-18T12:00:00Z")}
+    defaults = {
+        "raw": "{}",
+        "collected_at": pd.Timestamp("2026-11-18T12:00:00Z"),
+        "snapshot_date": SNAPSHOT_DAY,
+    }
     full = [{**{name: None for name, _ in columns}, **defaults, **row} for row in rows]
     for row in full:
         for name, kind in columns:
@@ -407,22 +429,53 @@ def _raw_frame(table: str, rows: list[dict[str, Any]]) -> tuple[list, pd.DataFra
 
 
 def test_focus_assets_write_clickhouse(tmp_path: Path):
+    partitions = build_partitions((Account("main", "UNUSED_KEY_VARIABLE"),))
     region_columns, regions = _raw_frame(
         "regions", [{"account_id": "main", "id": "ewr", "city": "New Jersey"}]
     )
     account_columns, account = _raw_frame("account", [{"account_id": "main", "name": "Example"}])
-    stubs = [
-        _stub_asset(["vultr_costs", "cost_line_items"], LINE_ITEM_COLUMNS, _line_items(_line())),
-        _stub_asset(["vultr_raw", "regions"], region_columns, regions),
-        _stub_asset(["vultr_raw", "account"], account_columns, account),
+    daily_stubs = [
+        _stub_asset(
+            ["vultr_raw", "regions"], region_columns, regions, partitions.daily, "snapshot_date"
+        ),
+        _stub_asset(
+            ["vultr_raw", "account"], account_columns, account, partitions.daily, "snapshot_date"
+        ),
     ]
+    line_items = _stub_asset(
+        ["vultr_costs", "cost_line_items"],
+        LINE_ITEM_COLUMNS,
+        _line_items(_line()),
+        partitions.monthly,
+        "billing_month",
+    )
     path = str(tmp_path / "clickhouse")
+    resources = {
+        "clickhouse": ClickHouseIOManager(path=path),
+        "clickhouse_history": HistoryInputManager(path=path),
+    }
 
-    result = dg.materialize(
-        [*stubs, *FOCUS_ASSETS], resources={"clickhouse": ClickHouseIOManager(path=path)}
+    daily = dg.materialize(
+        daily_stubs, resources=resources, partition_key=str(daily_key("main", SNAPSHOT_DAY))
+    )
+    monthly = dg.materialize(
+        [line_items, *build_focus_assets(partitions), *daily_stubs],
+        selection=[
+            line_items.key,
+            dg.AssetKey(["vultr_costs", "focus_costs"]),
+        ],
+        resources=resources,
+        partition_key=str(monthly_key("main", dt.date(2026, 10, 1))),
+    )
+    metadata_run = dg.materialize(
+        [*build_focus_assets(partitions), line_items, *daily_stubs],
+        selection=[dg.AssetKey(["vultr_costs", "focus_metadata"])],
+        resources=resources,
     )
 
-    assert result.success
+    assert daily.success
+    assert monthly.success
+    assert metadata_run.success
     engine = open_engine(ClickHouseSettings(path=path))
     try:
         rows = engine.query_arrow(

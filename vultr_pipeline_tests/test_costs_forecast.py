@@ -6,12 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
-from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
-from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
+from vultr_pipeline.clickhouse.engine import ClickHouseSettings
 from vultr_pipeline.costs.forecast import (
     RESOURCE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -21,17 +19,23 @@ from vultr_pipeline.costs.forecast import (
     remaining_hours,
     summarize_forecast,
 )
-from vultr_pipeline.defs import cost_assets, insight_assets
-from vultr_pipeline.defs.raw_assets import build_raw_assets
-from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.emulator import EmulatorServer
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
+from vultr_pipeline_tests.pipeline_runs import (
+    configure,
+    invoice_months,
+    query,
+    run_daily,
+    run_months,
+)
 
 UTC = dt.UTC
 # 2026-10-20 00:00: 19 days (456 hours) of October are billed, 12 days (288 hours) remain.
 AS_OF = dt.datetime(2026, 10, 20, tzinfo=UTC)
 OCTOBER = dt.date(2026, 10, 1)
 KEY_VARIABLE = "TEST_VULTR_API_KEY"
+
+pytest_plugins = ["vultr_pipeline_tests.pipeline_runs"]
 
 
 def _line(
@@ -254,29 +258,23 @@ def test_catalogue_prices_from_inventory() -> None:
 
 
 def _query(data_directory: Path, sql: str) -> list[dict]:
-    engine = open_engine(ClickHouseSettings(path=str(data_directory)))
-    try:
-        return engine.query_arrow(sql).to_pylist()
-    finally:
-        engine.close()
+    return query(data_directory, sql)
 
 
 def _materialize_graph(emulator: EmulatorServer, data_directory: Path) -> bool:
-    result = dg.materialize(
-        [*build_raw_assets(), *cost_assets.ASSETS, *insight_assets.ASSETS],
-        resources={
-            "vultr": VultrResource(api_url=emulator.url, api_key_env=KEY_VARIABLE),
-            "clickhouse": ClickHouseIOManager(path=str(data_directory)),
-        },
-    )
-    return result.success
+    """Run today's partition, the invoice months, then today's partition again."""
+    months = invoice_months(emulator)
+    first = run_daily().success
+    monthly = run_months(months[0], months[-1]).success
+    return first and monthly and run_daily().success
 
 
 def test_insight_assets_materialize(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
     data_directory = tmp_path / "clickhouse"
+    settings = ClickHouseSettings(path=str(data_directory))
+    configure(monkeypatch, emulator, EMULATOR_API_KEY, settings)
     account = emulator.account
 
     assert _materialize_graph(emulator, data_directory)

@@ -1,42 +1,56 @@
-"""End-to-end tests: every raw asset from the emulator over HTTP into a real chDB directory."""
+"""End-to-end tests: every raw asset from the emulator over HTTP into a real chDB directory.
+
+Each run collects today's daily partition and the monthly partitions of every invoice month.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
-from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
-from vultr_pipeline.defs.raw_assets import build_raw_assets
-from vultr_pipeline.defs.resources import VultrResource
+from vultr_pipeline.clickhouse.engine import ClickHouseSettings
 from vultr_pipeline.emulator import EmulatorServer, SampleAccountConfig, generate_account
 from vultr_pipeline.vultr.records import RECORD_SPECS
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
+from vultr_pipeline_tests.pipeline_runs import (
+    configure,
+    invoice_months,
+    query,
+    run_daily,
+    run_months,
+)
 
-KEY_VARIABLE = "TEST_VULTR_API_KEY"
+pytest_plugins = ["vultr_pipeline_tests.pipeline_runs"]
 
 
-def _resources(emulator: EmulatorServer, data_directory: Path) -> dict[str, object]:
-    return {
-        "vultr": VultrResource(api_url=emulator.url, api_key_env=KEY_VARIABLE),
-        "clickhouse": ClickHouseIOManager(path=str(data_directory)),
-    }
+@dataclass
+class Runs:
+    """The daily run and the monthly run of one `_materialize` call."""
+
+    daily: dg.ExecuteInProcessResult
+    monthly: dg.ExecuteInProcessResult
+
+    @property
+    def success(self) -> bool:
+        """Whether both runs succeeded."""
+        return self.daily.success and self.monthly.success
 
 
-def _materialize(emulator: EmulatorServer, data_directory: Path) -> dg.ExecuteInProcessResult:
-    return dg.materialize(build_raw_assets(), resources=_resources(emulator, data_directory))
+def _materialize(emulator: EmulatorServer, data_directory: Path) -> Runs:
+    """Run today's partition, every invoice month, then today again with the month history."""
+    months = invoice_months(emulator)
+    assert run_daily().success
+    monthly = run_months(months[0], months[-1])
+    return Runs(run_daily(), monthly)
 
 
 def _query(data_directory: Path, sql: str) -> list[dict]:
-    engine = open_engine(ClickHouseSettings(path=str(data_directory)))
-    try:
-        return engine.query_arrow(sql).to_pylist()
-    finally:
-        engine.close()
+    return query(data_directory, sql)
 
 
 def _expected_counts(emulator: EmulatorServer) -> dict[str, int]:
@@ -73,8 +87,9 @@ def _table_counts(data_directory: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
+def api_key(emulator, monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:
+    settings = ClickHouseSettings(path=str(tmp_path / "clickhouse"))
+    configure(monkeypatch, emulator, EMULATOR_API_KEY, settings)
     return EMULATOR_API_KEY
 
 
@@ -119,26 +134,22 @@ def test_materialization_metadata(emulator, api_key, tmp_path):
 
     materializations = {
         event.asset_key.path[-1]: event.metadata
-        for event in result.get_asset_materialization_events()
+        for event in result.daily.get_asset_materialization_events()
         for event in [event.event_specific_data.materialization]
     }
     instances = materializations["instances"]
     assert instances["dagster/row_count"].value == len(emulator.account.instances)
+    assert instances["dagster/partition_row_count"].value == len(emulator.account.instances)
     columns = [column.name for column in instances["dagster/column_schema"].value.columns]
-    assert columns[0] == "account_id"
+    assert columns[:2] == ["account_id", "snapshot_date"]
     assert columns[-2:] == ["raw", "collected_at"]
     assert "preview" in instances
 
 
-def test_missing_key_fails_with_hint(emulator, monkeypatch, tmp_path):
-    monkeypatch.delenv(KEY_VARIABLE, raising=False)
+def test_missing_key_fails_with_hint(emulator, api_key, monkeypatch, tmp_path):
+    monkeypatch.delenv("VULTR_API_KEY")
 
-    result = dg.materialize(
-        build_raw_assets(),
-        resources=_resources(emulator, tmp_path / "clickhouse"),
-        selection=[dg.AssetKey(["vultr_raw", "account"])],
-        raise_on_error=False,
-    )
+    result = run_daily(raise_on_error=False)
 
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
@@ -147,7 +158,8 @@ def test_missing_key_fails_with_hint(emulator, monkeypatch, tmp_path):
         messages.append(failure.message)
         failure = failure.cause
     text = "\n".join(messages)
-    assert KEY_VARIABLE in text or "VULTR_API_KEY" in text
+    assert "account default" in text
+    assert "$VULTR_API_KEY" in text
     assert "demo" in text
 
 
@@ -167,16 +179,18 @@ def test_secrets_stored_nowhere(small_account_config, monkeypatch, tmp_path, cap
         for name in ("default_password", "kvm", "s3_secret_key", "s3_access_key", "password")
     }
     account = _planted_account(small_account_config, planted)
-    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
     data_directory = tmp_path / "clickhouse"
     caplog.set_level(logging.DEBUG)
 
     with EmulatorServer(account, api_key=EMULATOR_API_KEY) as emulator:
+        settings = ClickHouseSettings(path=str(data_directory))
+        configure(monkeypatch, emulator, EMULATOR_API_KEY, settings)
         result = _materialize(emulator, data_directory)
 
     assert result.success
     needles = [EMULATOR_API_KEY, *planted.values()]
-    logs = caplog.text + "\n".join(str(event) for event in result.all_events)
+    events = [*result.daily.all_events, *result.monthly.all_events]
+    logs = caplog.text + "\n".join(str(event) for event in events)
     for needle in needles:
         assert needle not in logs, f"{needle} leaked into logs"
     for table in RECORD_SPECS:
@@ -189,19 +203,6 @@ def test_secrets_stored_nowhere(small_account_config, monkeypatch, tmp_path, cap
             content = path.read_bytes()
             for needle in needles:
                 assert needle.encode() not in content, f"{needle} found in {path}"
-
-
-def _all_assets_and_checks() -> list:
-    from vultr_pipeline.defs import checks, cost_assets, focus_assets, insight_assets
-
-    return [
-        *build_raw_assets(),
-        *cost_assets.ASSETS,
-        *insight_assets.ASSETS,
-        *focus_assets.ASSETS,
-        *cost_assets.CHECKS,
-        *checks.CHECKS,
-    ]
 
 
 def _cost_tables(data_directory: Path) -> dict[str, list[dict]]:
@@ -220,12 +221,10 @@ def _cost_tables(data_directory: Path) -> dict[str, list[dict]]:
 
 def test_whole_pipeline_twice_identical(emulator, api_key, tmp_path):
     data_directory = tmp_path / "clickhouse"
-    everything = _all_assets_and_checks()
-    resources = _resources(emulator, data_directory)
 
-    first_run = dg.materialize(everything, resources=resources)
+    first_run = _materialize(emulator, data_directory)
     first = _cost_tables(data_directory)
-    second_run = dg.materialize(everything, resources=resources)
+    second_run = _materialize(emulator, data_directory)
     second = _cost_tables(data_directory)
 
     assert first_run.success

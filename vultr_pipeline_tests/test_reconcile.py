@@ -11,13 +11,14 @@ import pytest
 
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
 from vultr_pipeline.costs import reconcile
-from vultr_pipeline.defs.checks import RAW_CHECKS
+from vultr_pipeline.costs.line_items import invoice_billing_month
+from vultr_pipeline.defs.checks import build_raw_checks
+from vultr_pipeline.defs.partitions import build_partitions, monthly_key
 from vultr_pipeline.defs.raw_assets import build_raw_assets
 from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.emulator import EmulatorServer, generate_account
+from vultr_pipeline.vultr.parsing import parse_datetime
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
-
-KEY_VARIABLE = "TEST_VULTR_API_KEY"
 
 
 def _when(day: int, hour: int = 0) -> pd.Timestamp:
@@ -228,7 +229,8 @@ def test_service_categories_checked():
 
 @pytest.fixture
 def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(KEY_VARIABLE, EMULATOR_API_KEY)
+    monkeypatch.delenv("VULTR_ACCOUNTS_FILE", raising=False)
+    monkeypatch.setenv("VULTR_API_KEY", EMULATOR_API_KEY)
     return EMULATOR_API_KEY
 
 
@@ -240,17 +242,31 @@ def test_off_by_cent_blocks_downstream(small_account_config, api_key, tmp_path):
     items_total = reconcile.to_cents(sum((item["total"] for item in items), Decimal(0)))
     amount = reconcile.to_cents(invoice["amount"])
 
+    partitions = build_partitions()
+    month = invoice_billing_month(parse_datetime(invoice["date"]))
+
     @dg.asset(
-        key=["test_costs", "downstream"], ins={"items": dg.AssetIn(["vultr_raw", "invoice_items"])}
+        key=["test_costs", "downstream"],
+        ins={"items": dg.AssetIn(["vultr_raw", "invoice_items"])},
+        partitions_def=partitions.monthly,
     )
     def downstream(items: pd.DataFrame) -> None:
         return None
 
+    raw_assets = build_raw_assets(partitions)
+    monthly = [asset for asset in raw_assets if asset.partitions_def == partitions.monthly]
+    keys = {asset.key for asset in monthly}
+    checks = [
+        check
+        for check in build_raw_checks(partitions)
+        if {key.asset_key for key in check.check_keys} <= keys
+    ]
     with EmulatorServer(account, api_key=EMULATOR_API_KEY) as emulator:
         result = dg.materialize(
-            [*build_raw_assets(), *RAW_CHECKS, downstream],
+            [*monthly, *checks, downstream],
+            partition_key=str(monthly_key("default", month)),
             resources={
-                "vultr": VultrResource(api_url=emulator.url, api_key_env=KEY_VARIABLE),
+                "vultr": VultrResource(api_url=emulator.url),
                 "clickhouse": ClickHouseIOManager(path=str(tmp_path / "clickhouse")),
             },
             raise_on_error=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,12 +18,17 @@ import pytest
 from vultr_pipeline import cli
 from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
-from vultr_pipeline.defs import cost_assets, focus_assets, insight_assets
-from vultr_pipeline.defs.checks import CHECKS
-from vultr_pipeline.defs.raw_assets import build_raw_assets
-from vultr_pipeline.defs.resources import VultrResource
+from vultr_pipeline.defs.partitions import utc_today
+from vultr_pipeline.emulator import EmulatorServer
 from vultr_pipeline.report import build_report, cents, parse_month, previous_month
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
+from vultr_pipeline_tests.pipeline_runs import (
+    configure,
+    invoice_months,
+    open_month,
+    run_daily,
+    run_months,
+)
 
 TIMESTAMP = "DateTime64(3, 'UTC')"
 MONEY = "Decimal(38, 10)"
@@ -55,6 +61,7 @@ LINE_ITEM_COLUMNS = [
 ]
 FORECAST_COLUMNS = [
     ("account_id", "LowCardinality(String)"),
+    ("snapshot_date", "Date"),
     ("as_of", TIMESTAMP),
     ("month_start", "Date"),
     ("month_end", "Date"),
@@ -65,6 +72,7 @@ FORECAST_COLUMNS = [
 ]
 RECOMMENDATION_COLUMNS = [
     ("account_id", "LowCardinality(String)"),
+    ("snapshot_date", "Date"),
     ("recommendation_id", "String"),
     ("kind", "LowCardinality(String)"),
     ("resource_id", "String"),
@@ -77,6 +85,8 @@ RECOMMENDATION_COLUMNS = [
     ("as_of", TIMESTAMP),
 ]
 AS_OF = pd.Timestamp("2026-11-18T12:00:00Z")
+
+pytest_plugins = ["vultr_pipeline_tests.pipeline_runs"]
 
 
 def _line(
@@ -148,6 +158,7 @@ def _forecast() -> pd.DataFrame:
         [
             {
                 "account_id": account,
+                "snapshot_date": AS_OF.date(),
                 "as_of": AS_OF,
                 "month_start": NOVEMBER,
                 "month_end": dt.date(2026, 11, 30),
@@ -171,6 +182,7 @@ def _recommendations() -> pd.DataFrame:
         [
             {
                 "account_id": account,
+                "snapshot_date": AS_OF.date(),
                 "recommendation_id": f"rec-{resource[0]}",
                 "kind": kind,
                 "resource_id": resource[0],
@@ -378,24 +390,16 @@ def test_build_report_rounds_half_up():
     assert report["spend"] == Decimal("0.13")
 
 
-def test_report_after_full_graph(emulator, clickhouse_path, monkeypatch, capsys):
-    monkeypatch.setenv("TEST_VULTR_API_KEY", EMULATOR_API_KEY)
-    assets = [
-        *build_raw_assets(),
-        *cost_assets.ASSETS,
-        *insight_assets.ASSETS,
-        *focus_assets.ASSETS,
-        *CHECKS,
-    ]
-    result = dg.materialize(
-        assets,
-        resources={
-            "vultr": VultrResource(api_url=emulator.url, api_key_env="TEST_VULTR_API_KEY"),
-            "clickhouse": ClickHouseIOManager(path=str(clickhouse_path)),
-        },
-    )
-    assert result.success
-    assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
+def test_report_after_full_graph(small_account_config, clickhouse_path, monkeypatch, capsys):
+    config = dataclasses.replace(small_account_config, today=utc_today())
+    with EmulatorServer(config, api_key=EMULATOR_API_KEY) as emulator:
+        settings = ClickHouseSettings(path=str(clickhouse_path))
+        configure(monkeypatch, emulator, EMULATOR_API_KEY, settings)
+        months = invoice_months(emulator)
+        runs = [run_daily(), run_months(months[0], open_month()), run_daily()]
+    assert all(result.success for result in runs)
+    evaluations = [e for result in runs for e in result.get_asset_check_evaluations()]
+    assert all(evaluation.passed for evaluation in evaluations)
 
     code, out, _ = _run(capsys, "--format", "json")
 
@@ -403,7 +407,7 @@ def test_report_after_full_graph(emulator, clickhouse_path, monkeypatch, capsys)
     report = json.loads(out)
     account = emulator.account
     newest_invoice = account.invoices[0]
-    assert report["month"] == "2026-11"
+    assert report["month"] == f"{open_month():%Y-%m}"
     assert report["spend"] == str(cents(account.account["pending_charges"]))
     assert report["last_month_spend"] == str(cents(newest_invoice["amount"]))
     assert Decimal(report["forecast"]["projected_total"]) >= Decimal(report["spend"])
@@ -422,3 +426,19 @@ def test_report_after_full_graph(emulator, clickhouse_path, monkeypatch, capsys)
     # FOCUS: BilledCost summed per InvoiceId equals the invoice amount; pending rows have none.
     assert by_invoice.pop(None) == account.account["pending_charges"]
     assert by_invoice == {str(invoice["id"]): invoice["amount"] for invoice in account.invoices}
+
+
+def test_report_uses_latest_snapshot():
+    older = _recommendations().assign(snapshot_date=dt.date(2026, 11, 17))
+    newer = _recommendations().iloc[:1]
+    forecast = pd.concat([_forecast().assign(snapshot_date=dt.date(2026, 11, 17)), _forecast()])
+
+    report = build_report(_line_items(), forecast, pd.concat([older, newer]), NOVEMBER, "main")
+
+    assert report["recommendations"]["count"] == 1
+    assert (
+        report["forecast"]["month_to_date"]
+        == build_report(_line_items(), _forecast(), _recommendations(), NOVEMBER, "main")[
+            "forecast"
+        ]["month_to_date"]
+    )

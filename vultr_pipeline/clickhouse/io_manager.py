@@ -52,7 +52,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from vultr_pipeline.clickhouse.chunks import DEFAULT_CHUNK_ROWS, Frames
 from vultr_pipeline.clickhouse.column_types import parse_column_type
@@ -240,8 +240,22 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
             compress=self.compress,
         )
 
+    # chDB 4.4.0 fails with "Error initializing EmbeddedServer" after a few hundred opens of
+    # a data directory in one process. So the first load or write of a run or step opens the
+    # directory and keeps it open until the run or step ends, instead of once per call.
+    _held_engine: ClickHouseEngine | None = PrivateAttr(default=None)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Release the chDB directory held since the first load or write."""
+        if self._held_engine is not None:
+            self._held_engine.close()
+            self._held_engine = None
+
     def _engine(self) -> _EngineScope:
-        return _EngineScope(self.settings())
+        settings = self.settings()
+        if not settings.host and self._held_engine is None:
+            self._held_engine = open_engine(settings)
+        return _EngineScope(settings)
 
     def _table_spec(
         self,

@@ -11,6 +11,8 @@ import pandas as pd
 from vultr_pipeline.costs import reconcile
 from vultr_pipeline.costs.reconcile import Finding
 from vultr_pipeline.defs.metadata import markdown_preview
+from vultr_pipeline.defs.partitions import Partitions
+from vultr_pipeline.defs.tables import MONTHLY_TABLES, order_by
 from vultr_pipeline.vultr.records import RECORD_SPECS, RecordSpec
 
 RAW_PREFIX = "vultr_raw"
@@ -44,52 +46,68 @@ def check_result(
     )
 
 
-@dg.asset_check(
-    asset=_raw_key("invoice_items"),
-    additional_ins={"invoices": dg.AssetIn(key=_raw_key("invoices"))},
-    blocking=True,
-)
-def invoice_items_match_invoices(
-    invoice_items: pd.DataFrame, invoices: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Check that each invoice's items add up to the invoice amount, to the cent."""
-    findings = reconcile.check_invoice_totals(invoices, invoice_items)
-    return check_result(findings, invoices=dg.MetadataValue.int(len(invoices)))
+def _invoice_check(partitions: Partitions) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=_raw_key("invoice_items"),
+        additional_ins={"invoices": dg.AssetIn(key=_raw_key("invoices"))},
+        blocking=True,
+        partitions_def=partitions.monthly,
+    )
+    def invoice_items_match_invoices(
+        invoice_items: pd.DataFrame, invoices: pd.DataFrame
+    ) -> dg.AssetCheckResult:
+        """Check that each invoice's items add up to the invoice amount, to the cent."""
+        findings = reconcile.check_invoice_totals(invoices, invoice_items)
+        return check_result(findings, invoices=dg.MetadataValue.int(len(invoices)))
+
+    return invoice_items_match_invoices
 
 
-# Pending charges grow every hour and the account row comes from another request, so a mismatch
-# can come from the time between the two requests. That is why this check warns and never blocks.
-@dg.asset_check(
-    asset=_raw_key("pending_charges"),
-    additional_ins={"account": dg.AssetIn(key=_raw_key("account"))},
-)
-def pending_charges_match_account(
-    pending_charges: pd.DataFrame, account: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Check that the open month's pending items add up to the account's `pending_charges`."""
-    findings = reconcile.check_pending_total(pending_charges, account)
-    return check_result(findings, severity=dg.AssetCheckSeverity.WARN)
+def _pending_check(partitions: Partitions) -> dg.AssetChecksDefinition:
+    # Pending charges grow every hour and the account row comes from another request, so a
+    # mismatch can come from the time between the two requests. That is why this check warns
+    # and never blocks.
+    @dg.asset_check(
+        asset=_raw_key("pending_charges"),
+        additional_ins={"account": dg.AssetIn(key=_raw_key("account"))},
+        partitions_def=partitions.daily,
+    )
+    def pending_charges_match_account(
+        pending_charges: pd.DataFrame, account: pd.DataFrame
+    ) -> dg.AssetCheckResult:
+        """Check that the open month's pending items add up to the account's `pending_charges`."""
+        findings = reconcile.check_pending_total(pending_charges, account)
+        return check_result(findings, severity=dg.AssetCheckSeverity.WARN)
+
+    return pending_charges_match_account
 
 
-@dg.asset_check(asset=_raw_key("billing_history"))
-def billing_history_balance_continuous(billing_history: pd.DataFrame) -> dg.AssetCheckResult:
-    """Check that each billing-history balance is the previous one plus the row's signed amount.
+def _balance_check(partitions: Partitions) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=_raw_key("billing_history"), partitions_def=partitions.daily)
+    def billing_history_balance_continuous(
+        billing_history: pd.DataFrame,
+    ) -> dg.AssetCheckResult:
+        """Check that each billing-history balance is the previous one plus the row's amount.
 
-    Invoices and charges raise the balance, while credits and payments lower it. Other row
-    types pass when the balance moved by their amount in either direction.
-    """
-    findings = reconcile.check_balance_continuity(billing_history)
-    return check_result(findings, rows=dg.MetadataValue.int(len(billing_history)))
+        Invoices and charges raise the balance, while credits and payments lower it. Other
+        row types pass when the balance moved by their amount in either direction.
+        """
+        findings = reconcile.check_balance_continuity(billing_history)
+        return check_result(findings, rows=dg.MetadataValue.int(len(billing_history)))
+
+    return billing_history_balance_continuous
 
 
-def build_unique_key_check(spec: RecordSpec) -> dg.AssetChecksDefinition:
+def build_unique_key_check(spec: RecordSpec, partitions: Partitions) -> dg.AssetChecksDefinition:
     """Define the check that no two rows of raw table `spec.table` share their key."""
-    keys = ["account_id", *spec.order_by]
+    keys = order_by(spec)
+    partitions_def = partitions.monthly if spec.table in MONTHLY_TABLES else partitions.daily
 
     @dg.asset_check(
         asset=_raw_key(spec.table),
         name="unique_keys",
         description=f"No two rows share the key ({', '.join(keys)}).",
+        partitions_def=partitions_def,
     )
     def unique_keys(frame: pd.DataFrame) -> dg.AssetCheckResult:
         findings = reconcile.check_unique_keys(frame, keys, f"{RAW_PREFIX}.{spec.table}")
@@ -98,29 +116,28 @@ def build_unique_key_check(spec: RecordSpec) -> dg.AssetChecksDefinition:
     return unique_keys
 
 
-@dg.asset_check(asset=COST_LINE_ITEMS_KEY)
-def cost_line_items_have_service_category(
-    cost_line_items: pd.DataFrame,
-) -> dg.AssetCheckResult:
-    """Check that every cost line item has an allowed service category and a unique line id."""
-    findings = reconcile.check_service_categories(cost_line_items)
-    findings += reconcile.check_unique_keys(
-        cost_line_items, ["line_id"], "vultr_costs.cost_line_items"
-    )
-    return check_result(findings, lines=dg.MetadataValue.int(len(cost_line_items)))
+def _service_category_check(partitions: Partitions) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=COST_LINE_ITEMS_KEY, partitions_def=partitions.monthly)
+    def cost_line_items_have_service_category(
+        cost_line_items: pd.DataFrame,
+    ) -> dg.AssetCheckResult:
+        """Check that every cost line item has an allowed service category and a unique id."""
+        findings = reconcile.check_service_categories(cost_line_items)
+        findings += reconcile.check_unique_keys(
+            cost_line_items, ["account_id", "line_id"], "vultr_costs.cost_line_items"
+        )
+        return check_result(findings, lines=dg.MetadataValue.int(len(cost_line_items)))
+
+    return cost_line_items_have_service_category
 
 
-def build_raw_checks() -> list[dg.AssetChecksDefinition]:
+def build_raw_checks(partitions: Partitions) -> list[dg.AssetChecksDefinition]:
     """Define every check on the raw tables."""
-    checks = [
-        invoice_items_match_invoices,
-        pending_charges_match_account,
-        billing_history_balance_continuous,
-    ]
-    checks += [build_unique_key_check(spec) for spec in RECORD_SPECS.values()]
+    checks = [_invoice_check(partitions), _pending_check(partitions), _balance_check(partitions)]
+    checks += [build_unique_key_check(spec, partitions) for spec in RECORD_SPECS.values()]
     return checks
 
 
-RAW_CHECKS = build_raw_checks()
-COST_CHECKS = [cost_line_items_have_service_category]
-CHECKS = [*RAW_CHECKS, *COST_CHECKS]
+def build_checks(partitions: Partitions) -> list[dg.AssetChecksDefinition]:
+    """Define every check on the raw tables and the cost line items."""
+    return [*build_raw_checks(partitions), _service_category_check(partitions)]

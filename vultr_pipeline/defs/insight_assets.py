@@ -1,11 +1,14 @@
 """Insight assets: cost recommendations, the month-end forecast and daily spend anomalies.
 
-Each asset loads the cost tables (`vultr_costs`) and raw tables (`vultr_raw`) it needs, calls
-the plain functions in `vultr_pipeline.costs`, and returns a frame that the ClickHouse IO
-manager writes in place of the previous contents. Every figure describes the instant given by
-`data_as_of`, never the wall clock, so re-running on the same data writes the same rows.
+Each asset is partitioned by account × UTC day. It loads that day's snapshots from the cost
+tables (`vultr_costs`) and raw tables (`vultr_raw`), and the line items of the months before
+(`recent_months_mapping`), calls the plain functions in `vultr_pipeline.costs` once per account
+and day, and returns a frame whose partitions the ClickHouse IO manager replaces. Every figure
+describes the instant given by `data_as_of`, never the wall clock, so re-running on the same
+data writes the same rows.
 """
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 import dagster as dg
@@ -14,7 +17,23 @@ from pydantic import Field, field_validator
 
 from vultr_pipeline.costs import anomalies, forecast, recommendations
 from vultr_pipeline.costs.clock import data_as_of
+from vultr_pipeline.defs.cost_assets import (
+    DAILY_PARTITION_EXPR,
+    LINE_ITEMS_KEY,
+    PENDING_LINE_ITEMS_KEY,
+    column_names,
+    daily_line_items,
+    daily_schema,
+    history_input,
+)
+from vultr_pipeline.defs.history import concat, snapshot, with_partition_column
 from vultr_pipeline.defs.metadata import markdown_preview
+from vultr_pipeline.defs.partitions import (
+    DAY_DIMENSION,
+    Partitions,
+    recent_months_mapping,
+    starts_by_account,
+)
 from vultr_pipeline.defs.tables import MONEY_TYPE, TIMESTAMP_TYPE
 
 COSTS_GROUP = "vultr_costs"
@@ -107,7 +126,31 @@ ANOMALIES_SCHEMA = _schema(
 
 
 def _asset_metadata(schema: dg.TableSchema, order_by: list[str]) -> dict[str, object]:
-    return {"dagster/column_schema": schema, "clickhouse/order_by": order_by}
+    return {
+        "dagster/column_schema": daily_schema(schema),
+        "clickhouse/order_by": [order_by[0], "snapshot_date", *order_by[1:]],
+        "partition_expr": DAILY_PARTITION_EXPR,
+    }
+
+
+def _line_item_ins() -> dict[str, dg.AssetIn]:
+    return {
+        "cost_line_items": history_input(LINE_ITEMS_KEY, recent_months_mapping()),
+        "pending_line_items": dg.AssetIn(key=PENDING_LINE_ITEMS_KEY),
+    }
+
+
+def _for_each_day(
+    context: dg.AssetExecutionContext,
+    schema: dg.TableSchema,
+    build: Callable[[str, object], pd.DataFrame],
+) -> pd.DataFrame:
+    """Call `build(account, day)` for every partition of the run and stack the results."""
+    frames = []
+    for account, days in starts_by_account(context.partition_keys, DAY_DIMENSION).items():
+        for day in days:
+            frames.append(with_partition_column(build(account, day), "snapshot_date", day))
+    return concat(frames, column_names(daily_schema(schema)))
 
 
 class RecommendationsConfig(dg.Config):
@@ -125,149 +168,189 @@ class RecommendationsConfig(dg.Config):
     )
 
 
-@dg.asset(
-    key_prefix=COSTS_GROUP,
-    group_name=COSTS_GROUP,
-    kinds=COSTS_KINDS,
-    io_manager_key="clickhouse",
-    metadata=_asset_metadata(RECOMMENDATIONS_SCHEMA, ["account_id", "kind", "resource_id"]),
-    ins={
-        "cost_line_items": _costs("cost_line_items"),
-        "instance_metadata": _costs("instance_metadata"),
-        "plans": _raw("plans"),
-        "snapshots": _raw("snapshots"),
-        "blocks": _raw("blocks"),
-        "reserved_ips": _raw("reserved_ips"),
-        "load_balancers": _raw("load_balancers"),
-        "pending_charges": _raw("pending_charges"),
-        "account": _raw("account"),
-    },
-)
-def cost_recommendations(
-    context: dg.AssetExecutionContext,
-    config: RecommendationsConfig,
-    cost_line_items: pd.DataFrame,
-    instance_metadata: pd.DataFrame,
-    plans: pd.DataFrame,
-    snapshots: pd.DataFrame,
-    blocks: pd.DataFrame,
-    reserved_ips: pd.DataFrame,
-    load_balancers: pd.DataFrame,
-    pending_charges: pd.DataFrame,
-    account: pd.DataFrame,
-) -> pd.DataFrame:
-    """Ways to spend less, one row per finding about a resource.
-
-    Kinds: stopped or idle servers, old snapshots, unattached volumes and reserved IPs, idle
-    load balancers, backups on non-production servers and cheaper equivalent plans. One row per
-    finding, with the evidence, an estimated monthly saving in USD cents and a
-    confidence. The id of a finding stays the same from day to day while it persists.
-    """
-    as_of = data_as_of(pending_charges, account)
-    inventory = recommendations.Inventory(
-        instance_metadata, cost_line_items, plans, snapshots, blocks, reserved_ips, load_balancers
+def _recommendations_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    @dg.asset(
+        key_prefix=COSTS_GROUP,
+        group_name=COSTS_GROUP,
+        kinds=COSTS_KINDS,
+        io_manager_key="clickhouse",
+        metadata=_asset_metadata(RECOMMENDATIONS_SCHEMA, ["account_id", "kind", "resource_id"]),
+        partitions_def=partitions.daily,
+        ins={
+            **_line_item_ins(),
+            "instance_metadata": _costs("instance_metadata"),
+            **{
+                name: _raw(name)
+                for name in (
+                    "plans",
+                    "snapshots",
+                    "blocks",
+                    "reserved_ips",
+                    "load_balancers",
+                    "pending_charges",
+                    "account",
+                )
+            },
+        },
     )
-    frame = recommendations.build_recommendations(
-        inventory, as_of, config.snapshot_max_age_days, config.non_production_keywords
+    def cost_recommendations(
+        context: dg.AssetExecutionContext,
+        config: RecommendationsConfig,
+        cost_line_items: pd.DataFrame,
+        pending_line_items: pd.DataFrame,
+        instance_metadata: pd.DataFrame,
+        plans: pd.DataFrame,
+        snapshots: pd.DataFrame,
+        blocks: pd.DataFrame,
+        reserved_ips: pd.DataFrame,
+        load_balancers: pd.DataFrame,
+        pending_charges: pd.DataFrame,
+        account: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """Ways to spend less, one row per finding about a resource, per day of collection.
+
+        Kinds: stopped or idle servers, old snapshots, unattached volumes and reserved IPs,
+        idle load balancers, backups on non-production servers and cheaper equivalent plans.
+        One row per finding, with the evidence, an estimated monthly saving in USD cents and
+        a confidence. The id of a finding stays the same from day to day while it persists.
+        """
+
+        def build(name: str, day: object) -> pd.DataFrame:
+            as_of = data_as_of(snapshot(pending_charges, name, day), snapshot(account, name, day))
+            inventory = recommendations.Inventory(
+                snapshot(instance_metadata, name, day),
+                daily_line_items(name, day, cost_line_items, pending_line_items),
+                snapshot(plans, name, day),
+                snapshot(snapshots, name, day),
+                snapshot(blocks, name, day),
+                snapshot(reserved_ips, name, day),
+                snapshot(load_balancers, name, day),
+            )
+            return recommendations.build_recommendations(
+                inventory, as_of, config.snapshot_max_age_days, config.non_production_keywords
+            )
+
+        frame = _for_each_day(context, RECOMMENDATIONS_SCHEMA, build)
+        context.log.info("Found %s recommendations", len(frame))
+        counts = frame["kind"].value_counts().sort_index()
+        context.add_output_metadata(
+            {
+                "total_monthly_saving_usd": _money_total(frame["estimated_monthly_saving"]),
+                "findings_by_kind": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+                "snapshot_max_age_days": config.snapshot_max_age_days,
+                "snapshot_price_per_gb_month_usd": str(recommendations.SNAPSHOT_PRICE_PER_GB_MONTH),
+                "backup_share": str(recommendations.BACKUP_SHARE),
+                "preview": dg.MetadataValue.md(markdown_preview(frame.drop(columns=["evidence"]))),
+            }
+        )
+        return frame
+
+    return cost_recommendations
+
+
+def _forecast_lines_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    @dg.asset(
+        key_prefix=COSTS_GROUP,
+        group_name=COSTS_GROUP,
+        kinds=COSTS_KINDS,
+        io_manager_key="clickhouse",
+        metadata=_asset_metadata(FORECAST_LINES_SCHEMA, ["account_id", "line_id"]),
+        partitions_def=partitions.daily,
+        ins={
+            **_line_item_ins(),
+            "instance_metadata": _costs("instance_metadata"),
+            "blocks": _raw("blocks"),
+            "object_storage": _raw("object_storage"),
+            "pending_charges": _raw("pending_charges"),
+            "account": _raw("account"),
+        },
     )
-    context.log.info("Found %s recommendations as of %s", len(frame), as_of.isoformat())
-    counts = frame["kind"].value_counts().sort_index()
-    context.add_output_metadata(
-        {
-            "as_of": dg.MetadataValue.timestamp(as_of),
-            "total_monthly_saving_usd": _money_total(frame["estimated_monthly_saving"]),
-            "findings_by_kind": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-            "snapshot_max_age_days": config.snapshot_max_age_days,
-            "snapshot_price_per_gb_month_usd": str(recommendations.SNAPSHOT_PRICE_PER_GB_MONTH),
-            "backup_share": str(recommendations.BACKUP_SHARE),
-            "preview": dg.MetadataValue.md(markdown_preview(frame.drop(columns=["evidence"]))),
-        }
+    def month_end_forecast_lines(
+        context: dg.AssetExecutionContext,
+        cost_line_items: pd.DataFrame,
+        pending_line_items: pd.DataFrame,
+        instance_metadata: pd.DataFrame,
+        blocks: pd.DataFrame,
+        object_storage: pd.DataFrame,
+        pending_charges: pd.DataFrame,
+        account: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """Per-resource breakdown of the month-end forecast: one row per pending charge line.
+
+        A line billed by the hour that is still accruing is projected to the month end at its
+        hourly price, capped at its monthly price (Cloud GPU bills at most 730 hours a month,
+        other servers 672). Other lines keep their month-to-date amount.
+        """
+
+        def build(name: str, day: object) -> pd.DataFrame:
+            as_of = data_as_of(snapshot(pending_charges, name, day), snapshot(account, name, day))
+            prices = forecast.catalogue_monthly_prices(
+                snapshot(instance_metadata, name, day),
+                snapshot(blocks, name, day),
+                snapshot(object_storage, name, day),
+            )
+            lines = daily_line_items(name, day, cost_line_items, pending_line_items)
+            return forecast.forecast_lines(lines, prices, as_of)
+
+        frame = _for_each_day(context, FORECAST_LINES_SCHEMA, build)
+        context.log.info("Projected %s pending lines to the month end", len(frame))
+        context.add_output_metadata(
+            {
+                "running_lines": int(frame["is_running"].astype(bool).sum()),
+                "capped_lines": int(frame["is_capped"].astype(bool).sum()),
+                "projected_total_usd": _money_total(frame["projected_total"]),
+                "preview": dg.MetadataValue.md(markdown_preview(frame)),
+            }
+        )
+        return frame
+
+    return month_end_forecast_lines
+
+
+def _forecast_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    @dg.asset(
+        key_prefix=COSTS_GROUP,
+        group_name=COSTS_GROUP,
+        kinds=COSTS_KINDS,
+        io_manager_key="clickhouse",
+        metadata=_asset_metadata(FORECAST_SCHEMA, ["account_id"]),
+        partitions_def=partitions.daily,
+        ins={
+            "month_end_forecast_lines": _costs("month_end_forecast_lines"),
+            "pending_charges": _raw("pending_charges"),
+            "account": _raw("account"),
+        },
     )
-    return frame
+    def month_end_forecast(
+        context: dg.AssetExecutionContext,
+        month_end_forecast_lines: pd.DataFrame,
+        pending_charges: pd.DataFrame,
+        account: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """What the open month will cost per account if every running resource keeps running.
 
+        Month-to-date is the pending charges; the projection adds each running resource's
+        hourly price until the month end, capped at its monthly price. The per-line figures
+        are in month_end_forecast_lines.
+        """
 
-@dg.asset(
-    key_prefix=COSTS_GROUP,
-    group_name=COSTS_GROUP,
-    kinds=COSTS_KINDS,
-    io_manager_key="clickhouse",
-    metadata=_asset_metadata(FORECAST_LINES_SCHEMA, ["account_id", "line_id"]),
-    ins={
-        "cost_line_items": _costs("cost_line_items"),
-        "instance_metadata": _costs("instance_metadata"),
-        "blocks": _raw("blocks"),
-        "object_storage": _raw("object_storage"),
-        "pending_charges": _raw("pending_charges"),
-        "account": _raw("account"),
-    },
-)
-def month_end_forecast_lines(
-    context: dg.AssetExecutionContext,
-    cost_line_items: pd.DataFrame,
-    instance_metadata: pd.DataFrame,
-    blocks: pd.DataFrame,
-    object_storage: pd.DataFrame,
-    pending_charges: pd.DataFrame,
-    account: pd.DataFrame,
-) -> pd.DataFrame:
-    """Per-resource breakdown of the month-end forecast: one row per pending charge line.
+        def build(name: str, day: object) -> pd.DataFrame:
+            day_account = snapshot(account, name, day)
+            as_of = data_as_of(snapshot(pending_charges, name, day), day_account)
+            lines = snapshot(month_end_forecast_lines, name, day)
+            return forecast.summarize_forecast(lines, [name], as_of)
 
-    A line billed by the hour that is still accruing is projected to the month end at its
-    hourly price, capped at its monthly price (Cloud GPU bills at most 730 hours a month,
-    other servers 672). Other lines keep their month-to-date amount.
-    """
-    as_of = data_as_of(pending_charges, account)
-    prices = forecast.catalogue_monthly_prices(instance_metadata, blocks, object_storage)
-    frame = forecast.forecast_lines(cost_line_items, prices, as_of)
-    context.log.info("Projected %s pending lines to the month end", len(frame))
-    context.add_output_metadata(
-        {
-            "as_of": dg.MetadataValue.timestamp(as_of),
-            "running_lines": int(frame["is_running"].sum()),
-            "capped_lines": int(frame["is_capped"].sum()),
-            "projected_total_usd": _money_total(frame["projected_total"]),
-            "preview": dg.MetadataValue.md(markdown_preview(frame)),
-        }
-    )
-    return frame
+        frame = _for_each_day(context, FORECAST_SCHEMA, build)
+        context.add_output_metadata(
+            {
+                "projected_total_usd": _money_total(frame["projected_total"]),
+                "assumptions": dg.MetadataValue.md(FORECAST_ASSUMPTIONS),
+                "preview": dg.MetadataValue.md(markdown_preview(frame)),
+            }
+        )
+        return frame
 
-
-@dg.asset(
-    key_prefix=COSTS_GROUP,
-    group_name=COSTS_GROUP,
-    kinds=COSTS_KINDS,
-    io_manager_key="clickhouse",
-    metadata=_asset_metadata(FORECAST_SCHEMA, ["account_id"]),
-    ins={
-        "month_end_forecast_lines": _costs("month_end_forecast_lines"),
-        "pending_charges": _raw("pending_charges"),
-        "account": _raw("account"),
-    },
-)
-def month_end_forecast(
-    context: dg.AssetExecutionContext,
-    month_end_forecast_lines: pd.DataFrame,
-    pending_charges: pd.DataFrame,
-    account: pd.DataFrame,
-) -> pd.DataFrame:
-    """What the open month will cost per account if every running resource keeps running.
-
-    Month-to-date is the pending charges; the projection adds each running resource's hourly
-    price until the month end, capped at its monthly price. The per-line figures are in
-    month_end_forecast_lines.
-    """
-    as_of = data_as_of(pending_charges, account)
-    accounts = sorted(set(account["account_id"]))
-    frame = forecast.summarize_forecast(month_end_forecast_lines, accounts, as_of)
-    context.add_output_metadata(
-        {
-            "as_of": dg.MetadataValue.timestamp(as_of),
-            "projected_total_usd": _money_total(frame["projected_total"]),
-            "assumptions": dg.MetadataValue.md(FORECAST_ASSUMPTIONS),
-            "preview": dg.MetadataValue.md(markdown_preview(frame)),
-        }
-    )
-    return frame
+    return month_end_forecast
 
 
 FORECAST_ASSUMPTIONS = """\
@@ -325,52 +408,72 @@ class AnomaliesConfig(dg.Config):
         )
 
 
-@dg.asset(
-    key_prefix=COSTS_GROUP,
-    group_name=COSTS_GROUP,
-    kinds=COSTS_KINDS,
-    io_manager_key="clickhouse",
-    metadata=_asset_metadata(ANOMALIES_SCHEMA, ["account_id", "day", "service_category"]),
-    ins={
-        "cost_line_items": _costs("cost_line_items"),
-        "pending_charges": _raw("pending_charges"),
-        "account": _raw("account"),
-    },
-)
-def cost_anomalies(
-    context: dg.AssetExecutionContext,
-    config: AnomaliesConfig,
-    cost_line_items: pd.DataFrame,
-    pending_charges: pd.DataFrame,
-    account: pd.DataFrame,
-) -> pd.DataFrame:
-    """Days on which a service category's spend departed from its trailing window.
-
-    Daily spend is each line's amount spread over its charge period by time, exact to the
-    cent. A complete day is unusual when it differs from the mean of the days before it by
-    more than the configured number of standard deviations, a minimum USD amount and a
-    minimum percentage.
-    """
-    as_of = data_as_of(pending_charges, account)
-    settings = config.settings()
-    daily = anomalies.daily_service_spend(cost_line_items)
-    frame = anomalies.find_anomalies(daily, as_of, settings)
-    context.log.info("Found %s anomalies in %s category-days", len(frame), len(daily))
-    context.add_output_metadata(
-        {
-            "as_of": dg.MetadataValue.timestamp(as_of),
-            "category_days": len(daily),
-            "spikes": int((frame["direction"] == "spike").sum()),
-            "drops": int((frame["direction"] == "drop").sum()),
-            "rule": (
-                f"|actual - mean| > {settings.threshold_std} × std of the {settings.window_days}"
-                f" days before, and >= {settings.min_abs_change} USD, and >= "
-                f"{settings.min_change_pct} % of the mean"
-            ),
-            "preview": dg.MetadataValue.md(markdown_preview(frame)),
-        }
+def _anomalies_asset(partitions: Partitions) -> dg.AssetsDefinition:
+    @dg.asset(
+        key_prefix=COSTS_GROUP,
+        group_name=COSTS_GROUP,
+        kinds=COSTS_KINDS,
+        io_manager_key="clickhouse",
+        metadata=_asset_metadata(ANOMALIES_SCHEMA, ["account_id", "day", "service_category"]),
+        partitions_def=partitions.daily,
+        ins={
+            **_line_item_ins(),
+            "pending_charges": _raw("pending_charges"),
+            "account": _raw("account"),
+        },
     )
-    return frame
+    def cost_anomalies(
+        context: dg.AssetExecutionContext,
+        config: AnomaliesConfig,
+        cost_line_items: pd.DataFrame,
+        pending_line_items: pd.DataFrame,
+        pending_charges: pd.DataFrame,
+        account: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """Days on which a service category's spend departed from its trailing window.
+
+        Daily spend is each line's amount spread over its charge period by time, exact to the
+        cent. A complete day is unusual when it differs from the mean of the days before it
+        by more than the configured number of standard deviations, a minimum USD amount and
+        a minimum percentage. The window reads the line items of the months that
+        `recent_months_mapping` loads.
+        """
+        settings = config.settings()
+        category_days = 0
+
+        def build(name: str, day: object) -> pd.DataFrame:
+            nonlocal category_days
+            as_of = data_as_of(snapshot(pending_charges, name, day), snapshot(account, name, day))
+            lines = daily_line_items(name, day, cost_line_items, pending_line_items)
+            daily = anomalies.daily_service_spend(lines)
+            category_days += len(daily)
+            return anomalies.find_anomalies(daily, as_of, settings)
+
+        frame = _for_each_day(context, ANOMALIES_SCHEMA, build)
+        context.log.info("Found %s anomalies in %s category-days", len(frame), category_days)
+        context.add_output_metadata(
+            {
+                "category_days": category_days,
+                "spikes": int((frame["direction"] == "spike").sum()),
+                "drops": int((frame["direction"] == "drop").sum()),
+                "rule": (
+                    f"|actual - mean| > {settings.threshold_std} × std of the "
+                    f"{settings.window_days} days before, and >= {settings.min_abs_change} USD, "
+                    f"and >= {settings.min_change_pct} % of the mean"
+                ),
+                "preview": dg.MetadataValue.md(markdown_preview(frame)),
+            }
+        )
+        return frame
+
+    return cost_anomalies
 
 
-ASSETS = [cost_recommendations, month_end_forecast_lines, month_end_forecast, cost_anomalies]
+def build_insight_assets(partitions: Partitions) -> list[dg.AssetsDefinition]:
+    """Define the recommendation, forecast and anomaly assets for `partitions`."""
+    return [
+        _recommendations_asset(partitions),
+        _forecast_lines_asset(partitions),
+        _forecast_asset(partitions),
+        _anomalies_asset(partitions),
+    ]

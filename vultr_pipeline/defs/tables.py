@@ -2,7 +2,7 @@
 
 The record specs in `vultr_pipeline.vultr.records` name logical kinds; this module maps each kind
 to the ClickHouse column type that the IO manager creates, and adds the columns every raw table
-shares (`account_id`, `raw`, `collected_at`).
+shares (`account_id`, the partition column, `raw`, `collected_at`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from vultr_pipeline.vultr.records import Field, Kind, RecordSpec
 # prices of fractional GPU plans may carry more. Decimal128 leaves 28 integer digits.
 MONEY_TYPE = "Decimal(38, 10)"
 TIMESTAMP_TYPE = "DateTime64(3, 'UTC')"
+# Tables partitioned by billing month; every other raw table is a daily snapshot.
+MONTHLY_TABLES = frozenset({"invoices", "invoice_items"})
 
 _BASE_TYPES: dict[Kind, str] = {
     Kind.STRING: "String",
@@ -37,6 +39,16 @@ RAW_COLUMN = dg.TableColumn(
     "String",
     description="The API record as JSON text, with secret fields removed.",
 )
+SNAPSHOT_DATE_COLUMN = dg.TableColumn(
+    "snapshot_date",
+    "Date",
+    description="UTC day of the daily snapshot the row belongs to (its partition).",
+)
+BILLING_MONTH_COLUMN = dg.TableColumn(
+    "billing_month",
+    "Date",
+    description="First day of the billing month the row belongs to (its partition).",
+)
 COLLECTED_AT_COLUMN = dg.TableColumn(
     "collected_at",
     TIMESTAMP_TYPE,
@@ -56,9 +68,16 @@ def clickhouse_type(field: Field) -> str:
     return base
 
 
+def partition_column(spec: RecordSpec) -> dg.TableColumn:
+    """Return the partition column of the raw table for `spec`: billing month or snapshot day."""
+    if spec.table in MONTHLY_TABLES:
+        return BILLING_MONTH_COLUMN
+    return SNAPSHOT_DATE_COLUMN
+
+
 def table_schema(spec: RecordSpec) -> dg.TableSchema:
     """Build the column schema of the raw table for `spec`, in the order rows are written."""
-    columns = [ACCOUNT_COLUMN]
+    columns = [ACCOUNT_COLUMN, partition_column(spec)]
     columns += [dg.TableColumn(f.name, clickhouse_type(f), description=f.doc) for f in spec.fields]
     columns += [RAW_COLUMN, COLLECTED_AT_COLUMN]
     return dg.TableSchema(columns=columns)
@@ -66,4 +85,4 @@ def table_schema(spec: RecordSpec) -> dg.TableSchema:
 
 def order_by(spec: RecordSpec) -> list[str]:
     """Return the MergeTree sort key of the raw table for `spec`."""
-    return ["account_id", *spec.order_by]
+    return ["account_id", partition_column(spec).name, *spec.order_by]

@@ -8,10 +8,13 @@ pending-charge items get their position (and invoice id) because they carry no i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from vultr_pipeline.vultr.api import VultrAPI
 from vultr_pipeline.vultr.client import VultrClient
+from vultr_pipeline.vultr.errors import VultrResponseError
+from vultr_pipeline.vultr.parsing import parse_datetime
 from vultr_pipeline.vultr.records import RECORD_SPECS, bandwidth_period_records, number_lines
 
 
@@ -38,3 +41,22 @@ def collect_records(
         yield from number_lines(api.pending_charges())
     else:
         yield from api.list_endpoint(endpoint)
+
+
+def invoice_dates(client: VultrClient) -> list[datetime]:
+    """Return the date of every invoice of the account, in UTC, oldest first.
+
+    Raises:
+        VultrResponseError: An invoice has no valid `date` (reported as page 1).
+    """
+    dates = []
+    for record in VultrAPI(client).list_endpoint(RECORD_SPECS["invoices"].endpoint.name):
+        moment = parse_datetime(record.get("date"))
+        if moment is None:
+            raise VultrResponseError(
+                f"Invoice {record.get('id')!r} has no date, so its billing month is unknown.",
+                endpoint=RECORD_SPECS["invoices"].endpoint.path,
+                page=1,
+            )
+        dates.append(moment)
+    return sorted(dates)
