@@ -73,7 +73,7 @@ def build_definitions(partitions: Partitions | None = None) -> dg.Definitions:
     partitions = partitions or build_partitions()
     # Embedded chDB lets one process at a time open its data directory, so steps run in the run's
     # own process; a ClickHouse server takes writes from many step processes at once.
-    if os.environ.get("CLICKHOUSE_HOST"):
+    if os.environ.get("CLICKHOUSE_HOST", "").strip():
         executor = dg.multiprocess_executor
     else:
         executor = dg.in_process_executor
