@@ -122,6 +122,11 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
         default="default",
         description="Database for assets whose key has a single part.",
     )
+    cluster: str | None = Field(
+        default=None,
+        description="ClickHouse cluster to create tables on (ON CLUSTER DDL and "
+        "ReplicatedMergeTree engines). Needs host; None for a single server or chDB.",
+    )
     chunk_rows: int = Field(
         default=DEFAULT_CHUNK_ROWS,
         ge=1,
@@ -221,6 +226,12 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
             ClickHouseConfigError: Neither `host` nor `path` is set and DAGSTER_HOME is unset.
         """
         path = self.path
+        if self.cluster and not self.host:
+            raise ClickHouseConfigError(
+                f"ClickHouseIOManager has cluster {self.cluster!r} but no host: a cluster needs "
+                "a ClickHouse server. Set host (CLICKHOUSE_HOST), or unset cluster "
+                "(CLICKHOUSE_CLUSTER) to use embedded chDB."
+            )
         if not self.host and not path:
             dagster_home = os.environ.get("DAGSTER_HOME")
             if not dagster_home:
@@ -302,6 +313,7 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
             comments={column.name: column.description or "" for column in schema.columns},
             order_by=order_by,
             partition_columns=partitioned_by,
+            cluster=self.cluster or None,
         )
 
     def _selection(

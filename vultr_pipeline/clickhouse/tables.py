@@ -8,6 +8,13 @@ the target as it was:
 - `replace_partitions` moves each written partition in with ``ALTER TABLE ... REPLACE
   PARTITION ... FROM staging`` and drops the partitions that received no rows.
 
+On a cluster (`TableSpec.cluster`), the table is a ``ReplicatedMergeTree`` created with
+``ON CLUSTER`` on every replica, and schema changes run ``ON CLUSTER`` too. The staging
+table is a plain ``MergeTree`` on the server the write goes to. ``REPLACE PARTITION`` and
+``DROP PARTITION`` on a replicated table reach the other replicas through replication, so
+they run without ``ON CLUSTER``; an unpartitioned table is replaced the same way, through
+its single partition ``ID 'all'``, because ``EXCHANGE TABLES`` would swap one replica only.
+
 Both take one DataFrame or an iterable of DataFrames and insert them in chunks of about
 `DEFAULT_CHUNK_ROWS` rows (see `vultr_pipeline.clickhouse.chunks`), so the staging
 table fills while the caller still produces rows.
@@ -80,6 +87,8 @@ class TableSpec:
         order_by: Columns of the MergeTree sort key; empty means ``tuple()``.
         partition_columns: Columns of the ``PARTITION BY`` key, in key order; empty means
             an unpartitioned table.
+        cluster: Name of the ClickHouse cluster whose replicas hold the table, or None for a
+            single server or chDB.
     """
 
     database: str
@@ -88,6 +97,7 @@ class TableSpec:
     comments: Mapping[str, str] = field(default_factory=dict)
     order_by: tuple[str, ...] = ()
     partition_columns: tuple[str, ...] = ()
+    cluster: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -110,8 +120,27 @@ def quoted_table(database: str, table: str) -> str:
 
 
 def create_table_sql(spec: TableSpec) -> str:
-    """Build the ``CREATE TABLE IF NOT EXISTS`` statement for `spec`."""
-    definitions = [_column_definition(spec, name, column) for name, column in spec.columns]
+    """Build the ``CREATE TABLE IF NOT EXISTS`` statement for `spec`.
+
+    On a cluster the statement runs ``ON CLUSTER`` and the engine is ``ReplicatedMergeTree``
+    without arguments, so each server takes the Keeper path and replica name from its
+    ``default_replica_path`` and ``default_replica_name`` settings.
+    """
+    engine = "ReplicatedMergeTree" if spec.cluster else "MergeTree"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {quoted_table(spec.database, spec.table)}"
+        f"{on_cluster(spec)} (\n    "
+        + ",\n    ".join(_column_definition(spec, name, column) for name, column in spec.columns)
+        + f"\n)\n{_engine_sql(spec, engine)}"
+    )
+
+
+def on_cluster(spec: TableSpec) -> str:
+    """Return the ``ON CLUSTER`` clause of the table's DDL, empty off a cluster."""
+    return f" ON CLUSTER {quote_identifier(spec.cluster)}" if spec.cluster else ""
+
+
+def _engine_sql(spec: TableSpec, engine: str) -> str:
     if spec.order_by:
         order_by = "(" + ", ".join(quote_identifier(name) for name in spec.order_by) + ")"
     else:
@@ -119,11 +148,7 @@ def create_table_sql(spec: TableSpec) -> str:
     partition_by = ""
     if spec.partition_columns:
         partition_by = f"\nPARTITION BY {_partition_key_sql(spec.partition_columns)}"
-    return (
-        f"CREATE TABLE IF NOT EXISTS {quoted_table(spec.database, spec.table)} (\n    "
-        + ",\n    ".join(definitions)
-        + f"\n)\nENGINE = MergeTree{partition_by}\nORDER BY {order_by}"
-    )
+    return f"ENGINE = {engine}{partition_by}\nORDER BY {order_by}"
 
 
 def _partition_key_sql(columns: Sequence[str]) -> str:
@@ -147,7 +172,9 @@ def ensure_table(engine: ClickHouseEngine, spec: TableSpec) -> None:
         ClickHouseSchemaError: An existing column has another type than declared, or the
             existing table is partitioned by another expression.
     """
-    engine.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(spec.database)}")
+    engine.command(
+        f"CREATE DATABASE IF NOT EXISTS {quote_identifier(spec.database)}{on_cluster(spec)}"
+    )
     existing = _existing_columns(engine, spec.database, spec.table)
     if not existing:
         engine.command(create_table_sql(spec))
@@ -164,7 +191,7 @@ def ensure_table(engine: ClickHouseEngine, spec: TableSpec) -> None:
         comment = spec.comments.get(name, "")
         if comment and comment != existing_comment:
             engine.command(
-                f"ALTER TABLE {quoted_table(spec.database, spec.table)} "
+                f"ALTER TABLE {quoted_table(spec.database, spec.table)}{on_cluster(spec)} "
                 f"COMMENT COLUMN {quote_identifier(name)} {quote_string(comment)}"
             )
 
@@ -188,8 +215,8 @@ def _existing_columns(
 
 def _add_column(engine: ClickHouseEngine, spec: TableSpec, name: str, column: ColumnType) -> None:
     engine.command(
-        f"ALTER TABLE {quoted_table(spec.database, spec.table)} ADD COLUMN IF NOT EXISTS "
-        + _column_definition(spec, name, column)
+        f"ALTER TABLE {quoted_table(spec.database, spec.table)}{on_cluster(spec)} "
+        "ADD COLUMN IF NOT EXISTS " + _column_definition(spec, name, column)
     )
     logger.info("Added column %s %s to %s", name, column.name, spec.qualified_name)
 
@@ -274,7 +301,12 @@ def replace_table(
                 if data.num_rows:
                     engine.insert_arrow(spec.database, staging_name, data)
                 rows += data.num_rows
-            engine.command(f"EXCHANGE TABLES {staging} AND {target}")
+            if not spec.cluster:
+                engine.command(f"EXCHANGE TABLES {staging} AND {target}")
+            elif rows:
+                engine.command(f"ALTER TABLE {target} REPLACE PARTITION ID 'all' FROM {staging}")
+            else:
+                engine.command(f"ALTER TABLE {target} DROP PARTITION ID 'all'")
     return rows
 
 
@@ -503,9 +535,17 @@ def _staging_table(
     name = f"{spec.table}__staging_{uuid.uuid4().hex[:12]}"
     staging = quoted_table(spec.database, name)
     comment = quote_string(json.dumps({"partitions": scope}))
-    engine.command(
-        f"CREATE TABLE {staging} AS {quoted_table(spec.database, spec.table)} COMMENT {comment}"
-    )
+    if spec.cluster:
+        # A local, unreplicated copy of the replicated target: same columns, partition
+        # key and sort key, as REPLACE PARTITION requires.
+        engine.command(
+            f"CREATE TABLE {staging} AS {quoted_table(spec.database, spec.table)} "
+            f"{_engine_sql(spec, 'MergeTree')} COMMENT {comment}"
+        )
+    else:
+        engine.command(
+            f"CREATE TABLE {staging} AS {quoted_table(spec.database, spec.table)} COMMENT {comment}"
+        )
     try:
         yield name
     finally:

@@ -119,8 +119,10 @@ def clickhouse_io_manager_from_env(
     `manager` is the class to build, `ClickHouseIOManager` or `HistoryInputManager`.
     """
     settings = clickhouse_settings_from_env(default_path=None)
+    # Without a host the IO manager refuses a cluster when a run starts, naming both variables.
+    cluster = os.environ.get("CLICKHOUSE_CLUSTER", "").strip() or None
     if not settings.host:
-        return manager(path=settings.path)
+        return manager(path=settings.path, cluster=cluster)
     password = dg.EnvVar("CLICKHOUSE_PASSWORD") if settings.password else None
     return manager(
         host=settings.host,
@@ -129,4 +131,5 @@ def clickhouse_io_manager_from_env(
         password=password,
         secure=settings.secure,
         database=os.environ.get("CLICKHOUSE_DATABASE") or "default",
+        cluster=cluster,
     )
