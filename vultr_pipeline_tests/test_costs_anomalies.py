@@ -11,12 +11,12 @@ import pytest
 from vultr_pipeline.costs.anomalies import (
     ANOMALY_COLUMNS,
     AnomalySettings,
-    allocate,
     anomaly_id,
     daily_service_spend,
     find_anomalies,
     prorate_by_day,
 )
+from vultr_pipeline.costs.proration import allocate
 
 UTC = dt.UTC
 
@@ -52,9 +52,9 @@ def test_allocate_negative_amount() -> None:
 
 
 def test_allocate_sub_cent_amount() -> None:
-    # 1.005 is not whole cents, so it splits in steps of 1E-10: 0.5025 each.
+    # 1.005 is not whole cents, so it splits in steps of its last digit, 0.001.
     parts = allocate(Decimal("1.005"), [1, 1])
-    assert parts == [Decimal("0.5025"), Decimal("0.5025")]
+    assert parts == [Decimal("0.503"), Decimal("0.502")]
     assert sum(parts) == Decimal("1.005")
 
 

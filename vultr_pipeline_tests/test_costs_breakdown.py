@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from vultr_pipeline.costs.breakdown import (
-    allocate,
     breakdown_mismatches,
     build_cost_breakdown,
     prorate_by_day,
 )
+from vultr_pipeline.costs.proration import allocate
 
 ACCOUNT = "main"
 OCTOBER = dt.date(2026, 10, 1)

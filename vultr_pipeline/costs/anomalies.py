@@ -1,8 +1,9 @@
 """Daily spend per service category, and the days on which it departs from its recent history.
 
 Daily spend comes from `cost_line_items`. Each line's amount is spread over the UTC days of its
-charge period in proportion to the time it covers on each day. The cents are handed out by
-largest remainder, so the day amounts of a line add up to its amount exactly.
+charge period in proportion to the time it covers on each day, as in `cost_breakdown`'s day
+rows (`vultr_pipeline.costs.proration`), so the day amounts of a line add up to its amount
+exactly.
 
 The statistic: for a day `d` and a service category, the baseline is the category's daily
 spend over the `window_days` days before `d` (days without spend count as zero). With `mean`
@@ -24,16 +25,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
+from vultr_pipeline.costs.proration import split_by_day
+
 CENT = Decimal("0.01")
-# The scale of money columns (Decimal(38, 10)), used for an amount that is not whole cents.
-FINEST_STEP = Decimal("1E-10")
 
 DEFAULT_WINDOW_DAYS = 28
 DEFAULT_THRESHOLD_STD = Decimal(3)
@@ -62,47 +63,6 @@ def to_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def allocate(amount: Decimal, weights: Sequence[int]) -> list[Decimal]:
-    """Split `amount` in proportion to `weights` so that the parts add up to it exactly.
-
-    The amount is counted in cents, or in steps of 1E-10 when it is not whole cents. Each part
-    gets the floor of its exact share, and the steps left over go to the parts with the largest
-    remainders, earlier parts first on a tie. A negative amount is split as its absolute value.
-
-    Raises:
-        ValueError: The weights are empty, negative, or all zero.
-    """
-    if not weights or any(weight < 0 for weight in weights) or sum(weights) == 0:
-        raise ValueError(
-            f"Invalid weights {list(weights)} for allocating {amount}: weights must be "
-            "non-negative with a positive sum."
-        )
-    step = CENT if amount == amount.quantize(CENT) else FINEST_STEP
-    sign = -1 if amount < 0 else 1
-    units = int(abs(amount) / step)
-    total_weight = sum(weights)
-
-    shares = [divmod(units * weight, total_weight) for weight in weights]
-    parts = [quotient for quotient, _ in shares]
-    left_over = units - sum(parts)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-shares[i][1], i))
-    for index in by_remainder[:left_over]:
-        parts[index] += 1
-    return [sign * part * step for part in parts]
-
-
-def seconds_per_day(start: datetime, end: datetime) -> dict[date, int]:
-    """Return the seconds of [start, end) that fall on each UTC day; empty when end <= start."""
-    seconds: dict[date, int] = {}
-    cursor = start
-    while cursor < end:
-        next_midnight = datetime.combine(cursor.date() + timedelta(days=1), time(), cursor.tzinfo)
-        slice_end = min(next_midnight, end)
-        seconds[cursor.date()] = int((slice_end - cursor).total_seconds())
-        cursor = slice_end
-    return seconds
-
-
 def prorate_by_day(
     amount: Decimal, start: datetime | None, end: datetime | None, fallback_day: date
 ) -> dict[date, Decimal]:
@@ -115,10 +75,7 @@ def prorate_by_day(
         return {fallback_day: amount}
     if end is None or pd.isna(end) or end <= start:
         return {_utc_date(start): amount}
-    seconds = seconds_per_day(_utc(start), _utc(end))
-    days = sorted(seconds)
-    parts = allocate(amount, [seconds[day] for day in days])
-    return dict(zip(days, parts, strict=True))
+    return dict(split_by_day(amount, _utc(start), _utc(end)))
 
 
 def daily_service_spend(line_items: pd.DataFrame) -> pd.DataFrame:

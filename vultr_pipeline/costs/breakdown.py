@@ -30,6 +30,7 @@ import pandas as pd
 
 from vultr_pipeline.costs import categories
 from vultr_pipeline.costs.frames import build_frame, frame_rows, text_list, to_utc
+from vultr_pipeline.costs.proration import split_by_day
 
 MONTH = "month"
 DAY = "day"
@@ -72,61 +73,11 @@ def dimension_values(line: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield TAG, tag
 
 
-def allocate(amount: Decimal, weights: list[int]) -> list[Decimal]:
-    """Split `amount` in proportion to integer `weights` by the largest-remainder method.
-
-    The shares are whole cents, or whole units of the amount's last digit when the amount
-    has sub-cent digits, and they add up exactly to `amount`. Ties in the remainder go to
-    the earlier weight.
-
-    Raises:
-        ValueError: `weights` is empty, has a negative weight, or adds up to zero.
-    """
-    total = sum(weights)
-    if not weights or total <= 0 or min(weights) < 0:
-        raise ValueError(f"Cannot allocate {amount} over weights {weights}: need positive sum.")
-    quantum = CENT
-    if amount != amount.quantize(CENT):
-        quantum = Decimal(1).scaleb(amount.as_tuple().exponent)
-    units = int(abs(amount) / quantum)
-    sign = -1 if amount < 0 else 1
-
-    products = [units * weight for weight in weights]
-    shares = [product // total for product in products]
-    left = units - sum(shares)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(products[i] % total), i))
-    for position in by_remainder[:left]:
-        shares[position] += 1
-    return [sign * share * quantum for share in shares]
-
-
-def day_weights(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.date, int]]:
-    """Return each UTC day of [start, end) with the microseconds of the period in it.
-
-    A period that ends at or before its start falls wholly on the day of its start, with
-    weight 1.
-    """
-    if end <= start:
-        return [(start.date(), 1)]
-    weights = []
-    cursor = start
-    while cursor < end:
-        next_midnight = dt.datetime.combine(
-            cursor.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
-        )
-        stop = min(next_midnight, end)
-        weights.append((cursor.date(), (stop - cursor) // dt.timedelta(microseconds=1)))
-        cursor = stop
-    return weights
-
-
 def prorate_by_day(line: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
     """Spread a line's amount over the UTC days of its charge period, exact to the cent."""
     start = to_utc(line["charge_period_start"])
     end = to_utc(line["charge_period_end"])
-    days = day_weights(start, end)
-    amounts = allocate(line["amount"], [weight for _, weight in days])
-    return [(day, amount) for (day, _), amount in zip(days, amounts, strict=True)]
+    return split_by_day(line["amount"], start, end)
 
 
 def _add(totals: dict[tuple, list], key: tuple, amount: Decimal) -> None:
