@@ -1,8 +1,9 @@
 """Asset checks that reconcile the billing tables, wrapping `vultr_pipeline.costs.reconcile`.
 
-The invoice check is blocking: when an invoice's items do not add up to its amount, the cost
-assets downstream of `vultr_raw/invoice_items` do not run, because every figure they produce
-would inherit the gap. The other checks report without stopping the run.
+The invoice check and the unique-key checks are blocking: when an invoice's items do not add up
+to its amount, or a raw table holds two rows with one key, the cost assets downstream do not
+run, because every figure they produce would inherit the gap or count a charge twice. The
+other checks report without stopping the run.
 """
 
 import dagster as dg
@@ -108,6 +109,7 @@ def build_unique_key_check(spec: RecordSpec, partitions: Partitions) -> dg.Asset
         name="unique_keys",
         description=f"No two rows share the key ({', '.join(keys)}).",
         partitions_def=partitions_def,
+        blocking=True,
     )
     def unique_keys(frame: pd.DataFrame) -> dg.AssetCheckResult:
         findings = reconcile.check_unique_keys(frame, keys, f"{RAW_PREFIX}.{spec.table}")
