@@ -31,6 +31,7 @@ from vultr_pipeline.defs.partitions import (
     monthly_key,
     split_key,
 )
+from vultr_pipeline.defs.raw_outputs import REJECTS_GROUP
 from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.defs.schedules import MONTHLY_JOB_NAME
 from vultr_pipeline.vultr.collect import invoice_dates
@@ -158,7 +159,9 @@ def _collect_events(result: dg.ExecuteInProcessResult, outcome: AccountResult) -
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         table = materialization.asset_key.path[-1]
-        if table not in COUNTED_TABLES or materialization.partition is None:
+        # The rejects tables have the names of their raw tables, in another database.
+        rejects = materialization.asset_key.path[0] == REJECTS_GROUP
+        if rejects or table not in COUNTED_TABLES or materialization.partition is None:
             continue
         _, month = split_key(materialization.partition, MONTH_DIMENSION)
         count = materialization.metadata.get(ROW_COUNT_KEY)

@@ -56,7 +56,7 @@ def build_assets_and_checks(
 def _selection(
     assets: list[dg.AssetsDefinition], partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetSelection:
-    keys = [asset.key for asset in assets if asset.partitions_def == partitions_def]
+    keys = [key for asset in assets if asset.partitions_def == partitions_def for key in asset.keys]
     return dg.AssetSelection.assets(*keys)
 
 

@@ -284,6 +284,29 @@ def test_repeat_cursor_fault(emulator: EmulatorServer) -> None:
     assert restart.json()["instances"] == first["instances"]
 
 
+def test_invalid_cursor_fault(emulator: EmulatorServer) -> None:
+    emulator.faults.add("/instances", "invalid_cursor")
+    first = get(emulator, "/instances", per_page=5).json()
+    cursor = first["meta"]["links"]["next"]
+    assert len(first["instances"]) == 5
+    rejected = get(emulator, "/instances", per_page=5, cursor=cursor)
+    assert rejected.status_code == 400
+    assert rejected.json() == {
+        "error": "Invalid cursor: it does not point into this list.",
+        "status": 400,
+    }
+
+
+def test_missing_list_key_fault(emulator: EmulatorServer) -> None:
+    emulator.faults.add("/instances", "missing_list_key")
+    emulator.faults.add("/account", "missing_list_key")
+    listing = get(emulator, "/instances", per_page=5)
+    assert listing.status_code == 200
+    assert set(listing.json()) == {"meta"}
+    assert get(emulator, "/account").json() == {}
+    assert "instances" in get(emulator, "/instances").json()
+
+
 def test_mutate_fault_leaves_account_intact(emulator: EmulatorServer) -> None:
     def drop_key(body: dict) -> None:
         del body["instances"]

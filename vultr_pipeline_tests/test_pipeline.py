@@ -133,11 +133,11 @@ def test_materialization_metadata(emulator, api_key, tmp_path):
     result = _materialize(emulator, tmp_path / "clickhouse")
 
     materializations = {
-        event.asset_key.path[-1]: event.metadata
+        event.asset_key.to_user_string(): event.metadata
         for event in result.daily.get_asset_materialization_events()
         for event in [event.event_specific_data.materialization]
     }
-    instances = materializations["instances"]
+    instances = materializations["vultr_raw/instances"]
     assert instances["dagster/row_count"].value == len(emulator.account.instances)
     assert instances["dagster/partition_row_count"].value == len(emulator.account.instances)
     columns = [column.name for column in instances["dagster/column_schema"].value.columns]

@@ -255,7 +255,7 @@ def test_off_by_cent_blocks_downstream(small_account_config, api_key, tmp_path):
 
     raw_assets = build_raw_assets(partitions)
     monthly = [asset for asset in raw_assets if asset.partitions_def == partitions.monthly]
-    keys = {asset.key for asset in monthly}
+    keys = {key for asset in monthly for key in asset.keys}
     checks = [
         check
         for check in build_raw_checks(partitions)

@@ -16,9 +16,11 @@ from vultr_pipeline.vultr import (
     Field,
     Kind,
     RecordSpec,
+    RejectedRecord,
     VultrRecordError,
     bandwidth_period_records,
     number_lines,
+    parse_or_reject,
     parse_record,
     strip_secrets,
 )
@@ -350,6 +352,43 @@ def test_parse_record_bad_value_names_record_and_field() -> None:
     assert "'five dollars'" in message
     assert "Invalid money amount" in error.reason
     assert isinstance(error.__cause__, ValueError)
+
+
+def test_parse_or_reject_returns_row() -> None:
+    record = {"id": "i-1", "ram": "2048", "date_created": "2022-05-09 10:13:31", "new_key": 1}
+    row = parse_or_reject(RECORD_SPECS["instances"], record)
+    assert isinstance(row, dict)
+    assert row["ram"] == 2048
+    assert row["date_created"] == datetime(2022, 5, 9, 10, 13, 31, tzinfo=UTC)
+    assert json.loads(row["raw"])["new_key"] == 1
+
+
+def test_parse_or_reject_keeps_bad_record() -> None:
+    record = {"id": "i-1", "date_created": "yesterday", "default_password": "top-secret-5"}
+    rejected = parse_or_reject(RECORD_SPECS["instances"], record)
+    assert rejected == RejectedRecord(
+        record_id="i-1",
+        field="date_created",
+        reason=rejected.reason,
+        raw='{"date_created":"yesterday","id":"i-1"}',
+    )
+    assert rejected.reason.startswith("Invalid timestamp 'yesterday': expected ISO-8601")
+
+
+def test_parse_or_reject_names_invoice_line() -> None:
+    items = number_lines([{"total": "1.5"}, {"total": "abc"}], invoice_id=77)
+    rejected = parse_or_reject(RECORD_SPECS["invoice_items"], items[1])
+    assert isinstance(rejected, RejectedRecord)
+    assert rejected.record_id == "invoice_id 77, line_number 2"
+    assert rejected.field == "total"
+    assert rejected.reason == "Invalid money amount 'abc': expected digits such as '12.34'"
+
+
+def test_parse_or_reject_nan_outside_fields() -> None:
+    rejected = parse_or_reject(RECORD_SPECS["regions"], {"id": "ams", "score": float("nan")})
+    assert isinstance(rejected, RejectedRecord)
+    assert rejected.field == "raw"
+    assert json.loads(rejected.raw) == {"id": "ams", "score": "nan"}
 
 
 def test_parse_record_float_money_is_rejected() -> None:

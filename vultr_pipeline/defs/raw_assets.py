@@ -2,7 +2,9 @@
 
 Each asset fetches its endpoint for the accounts of its partitions and parses every record into
 typed columns (money as Decimal, timestamps in UTC), keeping the record as JSON with secrets
-removed. It returns a DataFrame whose partitions the ClickHouse IO manager replaces.
+removed. A record whose values cannot be read goes to `vultr_rejects/<table>` instead, so each
+asset is a multi-asset with two outputs (see `vultr_pipeline.defs.raw_outputs`), whose
+partitions the ClickHouse IO manager replaces.
 
 Invoices and invoice items are partitioned by account × billing month: a month's rows are the
 invoices that bill that month and their items. Every other table is a daily snapshot,
@@ -12,7 +14,7 @@ be collected only for the current UTC day.
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -20,7 +22,6 @@ import pandas as pd
 
 from vultr_pipeline.accounts import AccountsConfigError
 from vultr_pipeline.costs.line_items import invoice_billing_month
-from vultr_pipeline.defs.metadata import markdown_preview
 from vultr_pipeline.defs.partitions import (
     ACCOUNT_DIMENSION,
     DAY_DIMENSION,
@@ -30,16 +31,22 @@ from vultr_pipeline.defs.partitions import (
     starts_by_account,
     utc_today,
 )
+from vultr_pipeline.defs.raw_outputs import (
+    RAW_GROUP,
+    RawFrames,
+    concat_frames,
+    raw_outs,
+    raw_results,
+    rejects_check_specs,
+    split_records,
+)
 from vultr_pipeline.defs.resources import VultrResource
-from vultr_pipeline.defs.tables import order_by, partition_column, table_schema
 from vultr_pipeline.vultr.client import VultrClient
 from vultr_pipeline.vultr.collect import collect_records
 from vultr_pipeline.vultr.errors import VultrError
 from vultr_pipeline.vultr.parsing import parse_datetime
-from vultr_pipeline.vultr.records import RECORD_SPECS, RecordSpec, parse_record
+from vultr_pipeline.vultr.records import RECORD_SPECS, RecordSpec
 
-RAW_GROUP = "vultr_raw"
-RAW_KINDS = {"vultr", "clickhouse", "pandas"}
 INVOICES_KEY = dg.AssetKey([RAW_GROUP, "invoices"])
 MONTHLY_PARTITION_EXPR = {ACCOUNT_DIMENSION: "account_id", MONTH_DIMENSION: "billing_month"}
 DAILY_PARTITION_EXPR = {ACCOUNT_DIMENSION: "account_id", DAY_DIMENSION: "snapshot_date"}
@@ -47,40 +54,6 @@ DAILY_PARTITION_EXPR = {ACCOUNT_DIMENSION: "account_id", DAY_DIMENSION: "snapsho
 
 class SnapshotDayError(ValueError):
     """A daily snapshot was requested for a day other than the current UTC day."""
-
-
-def records_frame(
-    spec: RecordSpec,
-    records: Iterable[dict],
-    account: str,
-    collected_at: datetime,
-    partition_values: Iterable[dt.date] | dt.date,
-) -> pd.DataFrame:
-    """Parse API records into a DataFrame with the columns of the raw table for `spec`.
-
-    `partition_values` is one date for every row, or one date per record, in order.
-    """
-    records = list(records)
-    rows = [parse_record(spec, record) for record in records]
-    columns = [column.name for column in table_schema(spec).columns]
-    partition = partition_column(spec).name
-    own = [c for c in columns if c not in ("account_id", partition, "collected_at")]
-    frame = pd.DataFrame(rows, columns=own)
-    frame.insert(0, "account_id", account)
-    if isinstance(partition_values, dt.date):
-        frame.insert(1, partition, pd.Series([partition_values] * len(frame), dtype=object))
-    else:
-        frame.insert(1, partition, pd.Series(list(partition_values), dtype=object))
-    frame["collected_at"] = pd.Timestamp(collected_at)
-    return frame[columns]
-
-
-def _output_metadata(spec: RecordSpec, frame: pd.DataFrame) -> dict[str, dg.MetadataValue]:
-    return {
-        "endpoint": dg.MetadataValue.text(spec.endpoint.path),
-        "records": dg.MetadataValue.int(len(frame)),
-        "preview": dg.MetadataValue.md(markdown_preview(frame.drop(columns=["raw"]))),
-    }
 
 
 def _collected_at() -> datetime:
@@ -129,55 +102,52 @@ def require_today(table: str, day: dt.date, today: dt.date | None = None) -> Non
 def build_snapshot_asset(spec: RecordSpec, partitions: Partitions) -> dg.AssetsDefinition:
     """Define the daily snapshot asset that stores endpoint `spec.endpoint` in `spec.table`."""
 
-    @dg.asset(
-        name=spec.table,
-        key_prefix=RAW_GROUP,
-        group_name=RAW_GROUP,
-        kinds=RAW_KINDS,
-        description=spec.doc,
-        metadata=_metadata(spec, DAILY_PARTITION_EXPR),
-        io_manager_key="clickhouse",
+    @dg.multi_asset(
+        name=f"{RAW_GROUP}__{spec.table}",
+        outs=raw_outs(spec, DAILY_PARTITION_EXPR),
         partitions_def=partitions.daily,
+        check_specs=rejects_check_specs(spec, partitions.daily),
     )
-    def raw_asset(context: dg.AssetExecutionContext, vultr: VultrResource) -> pd.DataFrame:
-        frames = []
+    def raw_asset(
+        context: dg.AssetExecutionContext, vultr: VultrResource
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        parts = []
         for account, days in starts_by_account(context.partition_keys, DAY_DIMENSION).items():
             for day in days:
                 require_today(spec.table, day)
             collected_at = _collected_at()
             with account_client(vultr, account) as client:
                 records = list(collect_records(client, spec.table))
-            frames.append(records_frame(spec, records, account, collected_at, days[0]))
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        context.add_output_metadata(_output_metadata(spec, frame))
-        return frame
+            parts.append(split_records(spec, records, account, collected_at, days[0]))
+        yield from raw_results(spec, concat_frames(parts))
 
     return raw_asset
 
 
-def _metadata(spec: RecordSpec, partition_expr: dict[str, str]) -> dict[str, object]:
-    return {
-        "dagster/column_schema": table_schema(spec),
-        "clickhouse/order_by": order_by(spec),
-        "endpoint": spec.endpoint.path,
-        "partition_expr": partition_expr,
-    }
-
-
-def _billing_months(records: list[dict]) -> list[dt.date]:
-    return [invoice_billing_month(parse_datetime(record["date"])) for record in records]
+def _billing_month(record: dict) -> dt.date | None:
+    """Return the billing month of an invoice record, or None when its date cannot be read."""
+    try:
+        moment = parse_datetime(record.get("date"))
+    except (TypeError, ValueError):
+        return None
+    return None if moment is None else invoice_billing_month(moment)
 
 
 def _collect_invoices(
     spec: RecordSpec, client: VultrClient, account: str, months: list[dt.date]
-) -> pd.DataFrame:
+) -> RawFrames:
     records = list(collect_records(client, spec.table))
-    billed = _billing_months(records)
     requested = set(months)
-    selected = [
-        (record, month) for record, month in zip(records, billed, strict=True) if month in requested
-    ]
-    return records_frame(
+    selected: list[tuple[dict, dt.date]] = []
+    for record in records:
+        month = _billing_month(record)
+        if month is None:
+            # An invoice without a readable date is rejected, and it could belong to any of
+            # the months, so each month of the run records it.
+            selected += [(record, each) for each in months]
+        elif month in requested:
+            selected.append((record, month))
+    return split_records(
         spec, [record for record, _ in selected], account, _collected_at(), [m for _, m in selected]
     )
 
@@ -185,28 +155,25 @@ def _collect_invoices(
 def build_invoices_asset(spec: RecordSpec, partitions: Partitions) -> dg.AssetsDefinition:
     """Define the invoices asset: the invoices that bill each month of its partitions."""
 
-    @dg.asset(
-        name=spec.table,
-        key_prefix=RAW_GROUP,
-        group_name=RAW_GROUP,
-        kinds=RAW_KINDS,
-        description=spec.doc,
-        metadata=_metadata(spec, MONTHLY_PARTITION_EXPR),
-        io_manager_key="clickhouse",
+    @dg.multi_asset(
+        name=f"{RAW_GROUP}__{spec.table}",
+        outs=raw_outs(spec, MONTHLY_PARTITION_EXPR),
         partitions_def=partitions.monthly,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=rejects_check_specs(spec, partitions.monthly),
     )
-    def invoices(context: dg.AssetExecutionContext, vultr: VultrResource) -> pd.DataFrame:
-        frames = []
+    def invoices(
+        context: dg.AssetExecutionContext, vultr: VultrResource
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        parts = []
         for account, months in starts_by_account(context.partition_keys, MONTH_DIMENSION).items():
             with account_client(vultr, account) as client:
-                frames.append(_collect_invoices(spec, client, account, months))
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+                parts.append(_collect_invoices(spec, client, account, months))
+        frames = concat_frames(parts)
         context.log.info(
-            "Kept %s invoices of %s partitions", len(frame), len(context.partition_keys)
+            "Kept %s invoices of %s partitions", len(frames.rows), len(context.partition_keys)
         )
-        context.add_output_metadata(_output_metadata(spec, frame))
-        return frame
+        yield from raw_results(spec, frames)
 
     return invoices
 
@@ -214,44 +181,38 @@ def build_invoices_asset(spec: RecordSpec, partitions: Partitions) -> dg.AssetsD
 def build_invoice_items_asset(spec: RecordSpec, partitions: Partitions) -> dg.AssetsDefinition:
     """Define the invoice items asset: the items of the invoices of the same partitions."""
 
-    @dg.asset(
-        name=spec.table,
-        key_prefix=RAW_GROUP,
-        group_name=RAW_GROUP,
-        kinds=RAW_KINDS,
-        description=spec.doc,
-        metadata=_metadata(spec, MONTHLY_PARTITION_EXPR),
-        io_manager_key="clickhouse",
+    @dg.multi_asset(
+        name=f"{RAW_GROUP}__{spec.table}",
+        outs=raw_outs(spec, MONTHLY_PARTITION_EXPR),
         partitions_def=partitions.monthly,
         backfill_policy=dg.BackfillPolicy.single_run(),
         ins={"invoices": dg.AssetIn(key=INVOICES_KEY)},
+        check_specs=rejects_check_specs(spec, partitions.monthly),
     )
     def invoice_items(
         context: dg.AssetExecutionContext, vultr: VultrResource, invoices: pd.DataFrame
-    ) -> pd.DataFrame:
-        frames = []
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        parts = []
         for account in starts_by_account(context.partition_keys, MONTH_DIMENSION):
             own = invoices[invoices["account_id"] == account]
             months = {int(i): m for i, m in zip(own["id"], own["billing_month"], strict=True)}
             context.log.info("Fetching the items of %s invoices of %s", len(months), account)
             with account_client(vultr, account) as client:
-                frames.append(_collect_items(spec, client, account, months))
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        context.add_output_metadata(
-            {**_output_metadata(spec, frame), "invoices": dg.MetadataValue.int(len(invoices))}
+                parts.append(_collect_items(spec, client, account, months))
+        yield from raw_results(
+            spec, concat_frames(parts), invoices=dg.MetadataValue.int(len(invoices))
         )
-        return frame
 
     return invoice_items
 
 
 def _collect_items(
     spec: RecordSpec, client: VultrClient, account: str, months: dict[int, object]
-) -> pd.DataFrame:
+) -> RawFrames:
     invoice_ids = sorted(months)
     records = list(collect_records(client, spec.table, invoice_ids=invoice_ids))
     billed = [_as_date(months[int(record["invoice_id"])]) for record in records]
-    return records_frame(spec, records, account, _collected_at(), billed)
+    return split_records(spec, records, account, _collected_at(), billed)
 
 
 def _as_date(value: object) -> dt.date:

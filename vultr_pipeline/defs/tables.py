@@ -2,7 +2,8 @@
 
 The record specs in `vultr_pipeline.vultr.records` name logical kinds; this module maps each kind
 to the ClickHouse column type that the IO manager creates, and adds the columns every raw table
-shares (`account_id`, the partition column, `raw`, `collected_at`).
+shares (`account_id`, the partition column, `raw`, `collected_at`). Each raw table has a rejects
+table with the same partitions, for the records whose values could not be read.
 """
 
 from __future__ import annotations
@@ -86,3 +87,34 @@ def table_schema(spec: RecordSpec) -> dg.TableSchema:
 def order_by(spec: RecordSpec) -> list[str]:
     """Return the MergeTree sort key of the raw table for `spec`."""
     return ["account_id", partition_column(spec).name, *spec.order_by]
+
+
+REJECT_COLUMNS = (
+    dg.TableColumn(
+        "record_id",
+        "Nullable(String)",
+        description="The record's id, else its invoice_id, line_number or period; null if none.",
+    ),
+    dg.TableColumn(
+        "field",
+        "String",
+        description="First column, in table order, whose value could not be read.",
+    ),
+    dg.TableColumn(
+        "reason",
+        "String",
+        description="What was wrong with the value, and what was expected.",
+    ),
+)
+
+
+def rejects_schema(spec: RecordSpec) -> dg.TableSchema:
+    """Build the column schema of the rejects table of raw table `spec.table`."""
+    columns = [ACCOUNT_COLUMN, partition_column(spec), *REJECT_COLUMNS]
+    columns += [RAW_COLUMN, COLLECTED_AT_COLUMN]
+    return dg.TableSchema(columns=columns)
+
+
+def rejects_order_by(spec: RecordSpec) -> list[str]:
+    """Return the MergeTree sort key of the rejects table of raw table `spec.table`."""
+    return ["account_id", partition_column(spec).name, "field"]

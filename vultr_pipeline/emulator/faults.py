@@ -15,6 +15,10 @@ Kinds:
     truncate: send the normal status and headers with the JSON body cut in half.
     html: send status 200 with an HTML page instead of JSON.
     repeat_cursor: respond normally, but point `meta.links.next` back at the same page.
+    invalid_cursor: respond normally, but set `meta.links.next` to a cursor that points at no
+        item, so the request for the next page gets HTTP 400 with Vultr's error body.
+    missing_list_key: respond normally, but with every key except `meta` removed, so the list
+        key (or the object key of a single-object endpoint) is missing.
     mutate: apply `mutate` to a deep copy of the response body dict before sending it; the
         callable may change it in place or return a new dict.
 
@@ -49,6 +53,8 @@ class FaultKind(enum.StrEnum):
     TRUNCATE = "truncate"
     HTML = "html"
     REPEAT_CURSOR = "repeat_cursor"
+    INVALID_CURSOR = "invalid_cursor"
+    MISSING_LIST_KEY = "missing_list_key"
     MUTATE = "mutate"
 
 

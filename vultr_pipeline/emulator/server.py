@@ -34,6 +34,11 @@ _HTML_PAGE = (
 )
 # Status recorded for a request whose connection was closed without a response.
 DROPPED = 0
+# Item key of the cursor an invalid_cursor fault sends. No list has an item with this key, so
+# the paginator rejects the cursor with HTTP 400 and Vultr's error body.
+# NOTE: Vultr does not document how it rejects a cursor. The emulator responds with 400 and the
+# {"error": ..., "status": 400} body that Vultr's API reference promises for every 4xx.
+_UNKNOWN_CURSOR_KEY = "expired"
 
 
 @dataclass
@@ -301,9 +306,12 @@ def _send_with_fault(handler: _Handler, reply: _Reply, fault: Fault, query: dict
     if fault.kind is FaultKind.HTML:
         return _send(handler, _Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8"))
     if fault.kind is FaultKind.REPEAT_CURSOR and "links" in reply.body.get("meta", {}):
-        meta = copy.deepcopy(reply.body["meta"])
-        meta["links"]["next"] = query.get("cursor") or encode_cursor("next", "")
-        reply.body = dict(reply.body, meta=meta)
+        cursor = query.get("cursor") or encode_cursor("next", "")
+        reply.body = _with_next_cursor(reply.body, cursor)
+    if fault.kind is FaultKind.INVALID_CURSOR and "links" in reply.body.get("meta", {}):
+        reply.body = _with_next_cursor(reply.body, encode_cursor("next", _UNKNOWN_CURSOR_KEY))
+    if fault.kind is FaultKind.MISSING_LIST_KEY:
+        reply.body = {key: value for key, value in reply.body.items() if key == "meta"}
     if fault.kind is FaultKind.MUTATE:
         assert fault.mutate is not None
         body = copy.deepcopy(reply.body)
@@ -313,6 +321,12 @@ def _send_with_fault(handler: _Handler, reply: _Reply, fault: Fault, query: dict
         text = dumps(reply.body)
         reply.body = text[: len(text) // 2]
     return _send(handler, reply)
+
+
+def _with_next_cursor(body: dict[str, Any], cursor: str) -> dict[str, Any]:
+    meta = copy.deepcopy(body["meta"])
+    meta["links"]["next"] = cursor
+    return dict(body, meta=meta)
 
 
 def _send(handler: _Handler, reply: _Reply) -> int:

@@ -320,7 +320,7 @@ class VultrClient:
                 endpoint=path,
             ) from exc
         if response.status_code >= 400:
-            self._raise_for_status(response, path)
+            self._raise_for_status(response, path, page)
         return self._decode(response, path, page)
 
     def _decode(self, response: requests.Response, path: str, page: int) -> dict[str, Any]:
@@ -352,7 +352,7 @@ class VultrClient:
             )
         return body
 
-    def _raise_for_status(self, response: requests.Response, path: str) -> NoReturn:
+    def _raise_for_status(self, response: requests.Response, path: str, page: int) -> NoReturn:
         status = response.status_code
         error_text = self._error_text(response)
         detail = f"HTTP {status}: {error_text}" if error_text else f"HTTP {status}"
@@ -389,11 +389,24 @@ class VultrClient:
             raise _TransientError(
                 detail, self._status_failure(path, status, error_text), retry_after
             )
+        if page > 1:
+            # Page 1 was accepted with the same parameters, so the cursor is what changed.
+            raise VultrAPIError(
+                f"Vultr returned an error for GET {path} on page {page} ({detail}). The "
+                f"request carried the cursor that page {page - 1} returned in meta.links.next, "
+                "so the API rejected a cursor it had sent. Retry later, or report the endpoint "
+                "if it keeps happening.",
+                endpoint=path,
+                status=status,
+                error_text=error_text,
+                page=page,
+            )
         raise VultrAPIError(
             f"Vultr returned an error for GET {path} ({detail}). Check the request parameters.",
             endpoint=path,
             status=status,
             error_text=error_text,
+            page=page,
         )
 
     def _status_failure(

@@ -28,6 +28,9 @@ class VultrAPIError(VultrError):
         status: HTTP status code, or None when no response arrived.
         endpoint: Request path, such as ``/billing/invoices``.
         error_text: Vultr's ``error`` text, or a short excerpt of a body that is not JSON.
+        page: One-based page number of the request, set for an error status that is not
+            retried and is neither 401, 403 nor 404 (such as 400 for a rejected cursor);
+            else None.
     """
 
     def __init__(
@@ -37,10 +40,12 @@ class VultrAPIError(VultrError):
         endpoint: str | None = None,
         status: int | None = None,
         error_text: str = "",
+        page: int | None = None,
     ) -> None:
         super().__init__(message, endpoint=endpoint)
         self.status = status
         self.error_text = error_text
+        self.page = page
 
 
 class VultrAuthError(VultrAPIError):

@@ -148,6 +148,8 @@ def parse_datetime(value: object) -> datetime | None:
 
 
 def _as_utc(moment: datetime) -> datetime:
+    # Vultr sends some timestamps without an offset, such as database `date_created`
+    # ("2022-05-09 10:13:31"). They are read as UTC, the offset of all its other timestamps.
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

@@ -3,7 +3,8 @@
 A ``RecordSpec`` lists the typed columns taken from one Vultr record. ``parse_record`` returns
 those typed values plus ``raw``: the whole record as exact JSON text with secrets removed. The
 ``Kind`` of a field is a logical type; mapping it to ClickHouse types belongs to the storage
-layer.
+layer. ``parse_or_reject`` returns a ``RejectedRecord`` in place of a row when a value cannot be
+read, so one bad record does not stop the others.
 """
 
 from __future__ import annotations
@@ -158,12 +159,20 @@ def _lookup(record: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def _is_key_value(value: object) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
 def _record_id(record: Mapping[str, Any]) -> str | None:
-    for key in ("id", "line_number"):
-        value = record.get(key)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            return f"{value}" if key == "id" else f"{key} {value}"
-    return None
+    """Return the record's `id`, else the keys that the caller added to records without one."""
+    if _is_key_value(record.get("id")):
+        return f"{record['id']}"
+    parts = [
+        f"{key} {record[key]}"
+        for key in ("invoice_id", "line_number", "period")
+        if _is_key_value(record.get(key))
+    ]
+    return ", ".join(parts) or None
 
 
 def parse_record(spec: RecordSpec, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -186,8 +195,69 @@ def parse_record(spec: RecordSpec, record: Mapping[str, Any]) -> dict[str, Any]:
         )
     clean = strip_secrets(record, spec.secret_keys)
     row = {field.name: _parse_field(spec, field, clean) for field in spec.fields}
-    row["raw"] = to_json_text(clean)
+    try:
+        row["raw"] = to_json_text(clean)
+    except (TypeError, ValueError) as exc:
+        # A JSON NaN or Infinity outside the typed fields reaches here as a float.
+        raise _record_error(spec, Field("raw", Kind.JSON), clean, None, str(exc)) from exc
     return row
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record that ``parse_or_reject`` could not turn into a row, and why.
+
+    Attributes:
+        record_id: The record's ``id``, else its ``invoice_id``, ``line_number`` or ``period``;
+            None when it has none of them.
+        field: The first column, in table order, whose value could not be read.
+        reason: What was wrong with the value, and what was expected.
+        raw: The record as JSON text with secrets removed, as the raw tables store it.
+    """
+
+    record_id: str | None
+    field: str
+    reason: str
+    raw: str
+
+
+def parse_or_reject(spec: RecordSpec, record: Any) -> dict[str, Any] | RejectedRecord:
+    """Build one typed row from a Vultr record, or reject the record with the reason.
+
+    The parsers already read every value whose meaning is clear: numbers sent as strings,
+    epoch seconds, timestamps without an offset (as UTC), and missing or null optional fields
+    (as null). Keys the spec does not know stay in ``raw``. So a record is rejected only when
+    a required field is missing or null, or a value has no clear reading, such as money
+    ``"abc"`` or a date ``"yesterday"``.
+    """
+    try:
+        return parse_record(spec, record)
+    except VultrRecordError as error:
+        return RejectedRecord(
+            record_id=error.record_id,
+            field=error.field,
+            reason=error.reason,
+            raw=_raw_text(strip_secrets(record, spec.secret_keys)),
+        )
+
+
+def _raw_text(value: Any) -> str:
+    try:
+        return to_json_text(value)
+    except (TypeError, ValueError):
+        # A JSON NaN or Infinity arrives as a float, which exact JSON text cannot hold, so it
+        # is kept as the string "nan" or "inf".
+        return to_json_text(_floats_as_text(value))
+
+
+def _floats_as_text(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {key: _floats_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_floats_as_text(item) for item in value]
+    return value
 
 
 def _parse_field(spec: RecordSpec, field: Field, record: Mapping[str, Any]) -> Any:
