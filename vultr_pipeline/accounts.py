@@ -45,8 +45,25 @@ class Account:
     api_key_env: str
 
     def api_key(self) -> str | None:
-        """Return the account's API key from the environment, or None when it is unset."""
-        return os.environ.get(self.api_key_env) or None
+        """Return the account's API key from the environment, or None when it is unset or blank.
+
+        Whitespace around the key, such as the newline that `echo` or a copied line adds, is
+        removed.
+
+        Raises:
+            AccountsConfigError: The key contains whitespace or a control character inside
+                it. The message names the variable and never the key.
+        """
+        key = (os.environ.get(self.api_key_env) or "").strip()
+        if not key:
+            return None
+        if any(character.isspace() or not character.isprintable() for character in key):
+            raise AccountsConfigError(
+                f"The API key in ${self.api_key_env} (account {self.name}) contains whitespace "
+                "or a control character. Set the variable to the key exactly as the Vultr "
+                "portal shows it (Account > API), with nothing inside it."
+            )
+        return key
 
 
 def _invalid(path: Path, problem: str) -> AccountsConfigError:

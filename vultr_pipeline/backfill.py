@@ -21,6 +21,7 @@ import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
 from vultr_pipeline.accounts import Account, AccountsConfigError, find_account, load_accounts
+from vultr_pipeline.clickhouse.engine import open_engine
 from vultr_pipeline.costs.line_items import invoice_billing_month, month_start, next_month
 from vultr_pipeline.defs.partitions import (
     MONTH_DIMENSION,
@@ -34,6 +35,7 @@ from vultr_pipeline.defs.partitions import (
 from vultr_pipeline.defs.raw_outputs import REJECTS_GROUP
 from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.defs.schedules import MONTHLY_JOB_NAME
+from vultr_pipeline.settings import clickhouse_settings_from_env
 from vultr_pipeline.vultr.collect import invoice_dates
 from vultr_pipeline.vultr.errors import VultrError
 
@@ -107,6 +109,35 @@ def _selected_accounts(name: str | None) -> tuple[Account, ...]:
     except AccountsConfigError as error:
         known = ", ".join(account.name for account in accounts)
         raise BackfillError(f"unknown account {name!r}; known accounts: {known}") from error
+
+
+def check_api_keys(accounts: Sequence[Account]) -> None:
+    """Check that every account's API key variable is set, before anything runs.
+
+    Raises:
+        BackfillError: A variable is unset or empty; the message names each one.
+        AccountsConfigError: A key contains whitespace or a control character.
+    """
+    missing = [account for account in accounts if account.api_key() is None]
+    if not missing:
+        return
+    unset = ", ".join(f"${account.api_key_env} (account {account.name})" for account in missing)
+    raise BackfillError(
+        f"no API key: {unset} is not set. Set it to the account's API key (Vultr portal: "
+        "Account > API), or run `vultr-pipeline demo` to try the pipeline against the local "
+        "emulator"
+    )
+
+
+def check_clickhouse() -> None:
+    """Connect to the ClickHouse that the runs will write to, and disconnect.
+
+    A wrong address then fails in one line before any run starts, instead of in every step.
+
+    Raises:
+        ClickHouseError: A setting is invalid, or the server or data directory cannot be opened.
+    """
+    open_engine(clickhouse_settings_from_env()).close()
 
 
 def first_invoice_month(account: str, vultr: VultrResource | None = None) -> dt.date | None:
@@ -242,8 +273,11 @@ def _months_for(
 def run_backfill(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run the backfill that `args` describe and return the exit code.
 
-    Invalid arguments print one line on stderr and return 2; a failed run returns 1 after
-    every account was attempted.
+    Invalid arguments and an account without its API key print one line on stderr and return
+    2 before any run starts. A failed run returns 1 after every account was attempted.
+
+    Raises:
+        ClickHouseError: ClickHouse cannot be opened, checked before any run starts.
     """
     from vultr_pipeline.definitions import build_definitions
     from vultr_pipeline.home import resolve_dagster_home
@@ -256,12 +290,14 @@ def run_backfill(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if start is not None:
             month_range(start, end, open_month, history_start().date())
         accounts = _selected_accounts(args.account)
+        check_api_keys(accounts)
         first = history_start().date()
     except (BackfillError, AccountsConfigError, PartitionConfigError) as error:
         print(f"vultr-pipeline backfill: {error}", file=sys.stderr)
         return USAGE_ERROR
 
     resolve_dagster_home()
+    check_clickhouse()
     job = build_definitions(build_partitions()).resolve_job_def(MONTHLY_JOB_NAME)
     outcomes = []
     with dg.DagsterInstance.get() as instance:

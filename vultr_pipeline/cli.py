@@ -1,15 +1,20 @@
 """The `vultr-pipeline` command: demo, backfill, emulator, query and report.
 
-A user's mistake (a missing key, a locked data directory, a port in use) ends with one line on
-stderr and exit code 2, never a traceback. Failed runs exit with 1.
+A user's mistake (a missing key, a locked data directory, a port in use, an invalid setting)
+ends with one line on stderr and exit code 2, never a traceback. Failed runs exit with 1.
+
+Building the parser imports no module that reads settings, so `--help` works whatever the
+environment contains. The settings are read and checked when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
+from vultr_pipeline.accounts import AccountsConfigError
 from vultr_pipeline.clickhouse.errors import ClickHouseError
 from vultr_pipeline.vultr.errors import VultrError
 
@@ -18,10 +23,13 @@ RUN_FAILED = 1
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vultr_pipeline.demo import DemoError, run_demo
+    from vultr_pipeline.demo import DemoError, PortInUseError, run_demo
 
     try:
         return run_demo(args)
+    except PortInUseError as error:
+        print(f"vultr-pipeline demo: {error}", file=sys.stderr)
+        return USAGE_ERROR
     except DemoError as error:
         print(f"vultr-pipeline demo: {error}", file=sys.stderr)
         return RUN_FAILED
@@ -113,12 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Return the exceptions that a user's setting or argument causes."""
+    from vultr_pipeline.defs.partitions import PartitionConfigError
+
+    return (VultrError, ClickHouseError, AccountsConfigError, PartitionConfigError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     args = build_parser().parse_args(argv)
+    # clickhouse-connect logs a warning, with a traceback for some errors, before it raises;
+    # without a logging setup Python prints it on stderr. The exception it raises reaches the
+    # handler below, which prints it as one line.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     try:
         return args.handler(args)
-    except (VultrError, ClickHouseError) as error:
+    except _usage_errors() as error:
         print(f"vultr-pipeline {args.command}: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import errno
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +31,6 @@ from vultr_pipeline.accounts import DEFAULT_ACCOUNT
 from vultr_pipeline.backfill import RANGE_END_TAG, RANGE_START_TAG, first_invoice_month
 from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine, quote_identifier
 from vultr_pipeline.costs.line_items import month_start
-from vultr_pipeline.definitions import build_definitions
 from vultr_pipeline.defs.partitions import daily_key, monthly_key, utc_today
 from vultr_pipeline.defs.raw_assets import RAW_GROUP
 from vultr_pipeline.defs.schedules import DAILY_JOB_NAME, MONTHLY_JOB_NAME
@@ -51,6 +52,10 @@ _OVERRIDDEN = (
 
 class DemoError(Exception):
     """The demo run failed; the message names each failed step and its error."""
+
+
+class PortInUseError(Exception):
+    """The port chosen for the Dagster UI is taken, or is not a valid port number."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,10 @@ def run_pipeline(instance: dg.DagsterInstance, first_month: dt.date) -> str:
     Raises:
         DemoError: A step failed; the message lists each failed step with its error.
     """
+    # Imported here because loading the code location reads the CLICKHOUSE_* and VULTR_*
+    # settings, and the command line must start (and print its help) even when they are invalid.
+    from vultr_pipeline.definitions import build_definitions
+
     definitions = build_definitions()
     today = utc_today()
     _execute(
@@ -204,6 +213,31 @@ def print_summary(summary: DemoSummary, ui_port: int) -> None:
     print(f"Open the UI: vultr-pipeline demo --ui   (then http://127.0.0.1:{ui_port})")
 
 
+def check_ui_port(port: int) -> None:
+    """Check that the Dagster UI can listen on `port` of 127.0.0.1.
+
+    The check runs before the pipeline, so a taken port fails in a second, not after the run.
+
+    Raises:
+        PortInUseError: The port is outside 1 to 65535, or another process listens on it.
+    """
+    if not 0 < port < 65536:
+        raise PortInUseError(f"invalid --ui-port {port}: use a port number from 1 to 65535")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The same option the UI's server sets, so a port left in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            if error.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            reason = "already in use" if error.errno == errno.EADDRINUSE else "not allowed"
+            raise PortInUseError(
+                f"port {port} on 127.0.0.1 is {reason}, so the Dagster UI cannot start there; "
+                "pick another with --ui-port"
+            ) from error
+
+
 def serve_ui(home: Path, port: int) -> int:
     """Run `dagster dev` on 127.0.0.1 with this process's environment until Ctrl-C."""
     command = [
@@ -227,7 +261,14 @@ def serve_ui(home: Path, port: int) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo as `vultr-pipeline demo` does and return the exit code."""
+    """Run the demo as `vultr-pipeline demo` does and return the exit code.
+
+    Raises:
+        PortInUseError: `--ui` is set and the UI port is taken; nothing ran.
+        DemoError: A step of the pipeline failed.
+    """
+    if args.ui:
+        check_ui_port(args.ui_port)
     home = resolve_dagster_home()
     data_directory = home / "clickhouse"
     config = SampleAccountConfig(

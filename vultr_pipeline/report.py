@@ -229,6 +229,16 @@ def _recommendations(recommendations: pd.DataFrame, top: int) -> dict[str, Any]:
     return {"count": len(rows), "total_monthly_saving": cents(total), "top": entries}
 
 
+def _no_data_message(month: dt.date, months: list[dt.date], account: str | None) -> str:
+    which = f" of account {account!r}" if account is not None else ""
+    key = month.strftime("%Y-%m")
+    return (
+        f"no cost lines{which} for {key} in {COSTS_DATABASE}.{LINE_ITEMS_TABLE}; months with "
+        f"data: {min(months):%Y-%m} to {max(months):%Y-%m}. Pick one of them with --month, or "
+        f"load {key} first with `vultr-pipeline backfill --from {key} --to {key}`."
+    )
+
+
 def build_report(
     line_items: pd.DataFrame,
     forecast: pd.DataFrame,
@@ -246,7 +256,9 @@ def build_report(
     Only the latest daily snapshot of the forecast and recommendations counts.
 
     Raises:
-        ReportError: There are no line items, or none for `account`.
+        ReportError: There are no line items, none for `account`, or none for `month`. A
+            month without lines would otherwise show zero spend and today's
+            recommendations, which belong to no past month.
     """
     forecast = latest_snapshot(forecast)
     recommendations = latest_snapshot(recommendations)
@@ -266,6 +278,8 @@ def build_report(
             "daily job first."
         )
     months = [_month_key(value) for value in line_items["billing_month"]]
+    if month is not None and month not in months:
+        raise ReportError(_no_data_message(month, months, account))
     month = month or max(months)
     last = previous_month(month)
     current = line_items[[value == month for value in months]]

@@ -49,9 +49,9 @@ class ChdbHttpServer:
         return ClickHouseSettings(**values)  # type: ignore[arg-type]
 
 
-def start_chdb_http(path: Path) -> ChdbHttpServer:
+def start_chdb_http(path: Path, password: str = CHDB_HTTP_PASSWORD) -> ChdbHttpServer:
     """Start ``python -m vultr_pipeline.clickhouse.chdb_http`` on a free port."""
-    environment = dict(os.environ, **{PASSWORD_ENVIRONMENT_VARIABLE: CHDB_HTTP_PASSWORD})
+    environment = dict(os.environ, **{PASSWORD_ENVIRONMENT_VARIABLE: password})
     process = subprocess.Popen(
         [
             sys.executable,
@@ -81,7 +81,7 @@ def start_chdb_http(path: Path) -> ChdbHttpServer:
     if not line.startswith("listening on "):
         stop_process(process)
         raise RuntimeError(f"The chDB HTTP endpoint failed to start: {line!r}")
-    return ChdbHttpServer(port=int(line.rsplit(":", 1)[1]), process=process)
+    return ChdbHttpServer(port=int(line.rsplit(":", 1)[1]), process=process, password=password)
 
 
 def stop_process(process: subprocess.Popen[str]) -> None:

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pyarrow as pa
 import requests
 
+from vultr_pipeline.clickhouse.engine import open_engine
+
 pytest_plugins = ["vultr_pipeline_tests.clickhouse_fixtures"]
 
 TIMEOUT_SECONDS = 60
@@ -181,3 +183,35 @@ def test_unknown_setting_is_an_error(chdb_http_server) -> None:
 
     assert response.status_code == 500
     assert response.text.startswith("Code: 115. DB::Exception: ")
+
+
+def test_query_and_parameters_as_form_fields(chdb_http_server) -> None:
+    response = requests.post(
+        url(chdb_http_server),
+        files={
+            "query": (None, "SELECT {x:UInt8} * 2 AS doubled, length({days:Array(Date)}) AS n"),
+            "param_x": (None, "21"),
+            "param_days": (None, "['2026-01-01', '2026-01-02']"),
+        },
+        headers=auth(chdb_http_server),
+        timeout=TIMEOUT_SECONDS,
+    )
+
+    assert response.status_code == 200
+    assert response.text == "42\t2\n"
+
+
+def test_long_array_parameter_through_client(chdb_http_server) -> None:
+    # clickhouse-connect sends parameters longer than about 4 KB as form fields, not in the URL.
+    labels = [f"label-{number:04d}" for number in range(400)]
+    values = list(range(400))
+    engine = open_engine(chdb_http_server.settings())
+    try:
+        result = engine.query_arrow(
+            "SELECT length({labels:Array(String)}) AS n, arraySum({values:Array(Int32)}) AS total",
+            {"labels": labels, "values": values},
+        )
+    finally:
+        engine.close()
+
+    assert result.to_pylist() == [{"n": 400, "total": sum(range(400))}]

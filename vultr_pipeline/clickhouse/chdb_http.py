@@ -6,6 +6,8 @@ supports what clickhouse-connect sends for connecting, ``command``, ``query_arro
 ``insert_arrow`` and ``query``:
 
 - the query in the ``query`` URL parameter, in the body, or in both (then joined);
+- the query and its ``param_<name>`` values as ``multipart/form-data`` fields, which
+  clickhouse-connect sends when the parameters would make the URL longer than about 4 KB;
 - ``INSERT ... FORMAT <format>`` with the data in the body;
 - ``database``, ``param_<name>`` query parameters and ClickHouse settings as URL
   parameters; each setting is applied for one request and then restored;
@@ -30,6 +32,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import email.parser
+import email.policy
 import gzip
 import hmac
 import json
@@ -291,6 +295,10 @@ class ChdbRequestHandler(BaseHTTPRequestHandler):
 
         parameters = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.lower().startswith("multipart/form-data"):
+                parameters.update(_form_fields(content_type, body))
+                body = b""
             self._authenticate(parameters)
             self._execute(parameters, body)
         except RequestError as error:
@@ -381,6 +389,26 @@ class ChdbRequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """Return the fields of a ``multipart/form-data`` body by name, as text."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise RequestError(
+            _BAD_ARGUMENTS,
+            f"Code: {_BAD_ARGUMENTS}. DB::Exception: Cannot read the multipart/form-data "
+            "body: no boundary or no parts. (BAD_ARGUMENTS)",
+        )
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode()
+    return fields
 
 
 def _decode_body(body: bytes, encoding: str) -> bytes:

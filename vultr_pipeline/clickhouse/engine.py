@@ -447,8 +447,9 @@ class ServerEngine:
 
     def _connection_error(self, error: BaseException) -> ClickHouseConnectionError:
         variables = ", ".join(SERVER_ENVIRONMENT_VARIABLES[:3])
+        reason = _socket_error_reason(error) or self._scrub(error)
         return ClickHouseConnectionError(
-            f"Cannot connect to ClickHouse at {self.host}:{self.port} ({self._scrub(error)}). "
+            f"Cannot connect to ClickHouse at {self.host}:{self.port} ({reason}). "
             f"Check that the server is running, and check {variables}."
         )
 
@@ -457,3 +458,21 @@ class ServerEngine:
         if isinstance(error, OperationalError) and parse_error_code(text) is None:
             return self._connection_error(error)
         return ClickHouseQueryError(text, parse_error_code(text))
+
+
+def _socket_error_reason(error: BaseException) -> str | None:
+    """Return the socket error text deepest in the causes of `error`, such as "Connection refused".
+
+    Returns None when no cause carries one. clickhouse-connect wraps a refused or unresolvable
+    connection in several layers of urllib3 text, and the socket's own reason is what a user
+    can act on.
+    """
+    reason = None
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            reason = current.strerror
+        current = current.__cause__ or current.__context__
+    return reason

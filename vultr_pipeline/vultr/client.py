@@ -32,6 +32,7 @@ from vultr_pipeline.vultr.errors import (
     API_KEY_VARIABLE,
     VultrAPIError,
     VultrAuthError,
+    VultrConfigError,
     VultrConnectionError,
     VultrError,
     VultrMissingAPIKeyError,
@@ -91,9 +92,10 @@ class VultrClient:
     """Thread-safe client for GET requests to the Vultr API v2.
 
     Args:
-        api_key: Vultr API key. None or empty still allows the public endpoints (plans, metal
-            plans, regions); any other request raises ``VultrMissingAPIKeyError`` before
-            anything is sent.
+        api_key: Vultr API key; whitespace around it is removed, and a key with whitespace
+            or a control character inside raises ``VultrConfigError``. None or empty still
+            allows the public endpoints (plans, metal plans, regions); any other request
+            raises ``VultrMissingAPIKeyError`` before anything is sent.
         base_url: API root, ``https://api.vultr.com/v2`` or an emulator URL.
         rate_limit: Requests per second that the API accepts, used when no ``rate_limiter``
             is given. Clients with the same limit share one process-wide limiter, which paces
@@ -130,7 +132,7 @@ class VultrClient:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {per_page!r}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
-        self._api_key = _SecretText(api_key) if api_key else None
+        self._api_key = _checked_api_key(api_key)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -484,6 +486,24 @@ class VultrClient:
         if self._api_key is None:
             return text
         return text.replace(self._api_key.reveal(), REDACTED)
+
+
+def _checked_api_key(api_key: str | None) -> _SecretText | None:
+    """Strip whitespace around the key and reject a key that cannot go into a header.
+
+    Raises:
+        VultrConfigError: The key contains whitespace or a control character inside it.
+    """
+    key = (api_key or "").strip()
+    if not key:
+        return None
+    if any(character.isspace() or not character.isprintable() for character in key):
+        raise VultrConfigError(
+            "The Vultr API key contains whitespace or a control character. Set "
+            f"{API_KEY_VARIABLE} to the key exactly as the Vultr portal shows it "
+            "(Account > API)."
+        )
+    return _SecretText(key)
 
 
 def parse_retry_after(value: str | None) -> float | None:
