@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
 import requests
@@ -329,6 +329,13 @@ class VultrClient:
         text = response.text
         try:
             body = json.loads(text, parse_float=Decimal)
+        except InvalidOperation as exc:
+            raise VultrResponseError(
+                f"Invalid response from GET {path} (page {page}): a number in the body has an "
+                f"exponent out of the range of Decimal.",
+                endpoint=path,
+                page=page,
+            ) from exc
         except ValueError as exc:
             excerpt = self._excerpt(text)
             content_type = response.headers.get("Content-Type", "no Content-Type")
@@ -472,7 +479,7 @@ class VultrClient:
         text = response.text
         try:
             body = json.loads(text, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, InvalidOperation):
             return self._excerpt(text)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             return self._redact(body["error"])[:BODY_EXCERPT_CHARS]

@@ -11,20 +11,25 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-_DIGITS = re.compile(r"\d+")
+# re.ASCII keeps \d to the digits 0-9, so digits of other scripts are rejected.
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_DIGITS = re.compile(r"\d+", re.ASCII)
 _ISO_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?"
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _TRUE_TEXT = frozenset({"true", "yes", "1"})
 _FALSE_TEXT = frozenset({"false", "no", "0"})
 _EXCERPT_CHARS = 60
 # 9999-12-31T23:59:59Z; larger epoch values cannot become a datetime.
 _MAX_EPOCH_SECONDS = 253_402_300_799
+# Integers land in Int64 columns, and int() of a number such as 1E+999999999999 would try to
+# build all of its digits, so magnitudes from 2**64 on are rejected here. Values between
+# 2**63 and 2**64 pass and fail later, at the insert, with the column named.
+_MAX_INTEGER = 2**64
 
 
 def excerpt(value: object) -> str:
@@ -67,7 +72,12 @@ def parse_decimal(value: object, *, what: str = "number") -> Decimal | None:
             return None
         if not _NUMBER_TEXT.fullmatch(text):
             raise ValueError(f"Invalid {what} {excerpt(value)}: expected digits such as '12.34'.")
-        number = Decimal(text)
+        try:
+            number = Decimal(text)
+        except InvalidOperation as exc:
+            raise ValueError(
+                f"Invalid {what} {excerpt(value)}: its exponent is out of the range of Decimal."
+            ) from exc
     else:
         raise TypeError(
             f"Invalid {what} {excerpt(value)}: expected an int, a Decimal or a numeric string, "
@@ -95,11 +105,14 @@ def parse_int(value: object) -> int | None:
 
     Raises:
         TypeError: The value is a float, a bool or another non-numeric type.
-        ValueError: The value is not a whole number.
+        ValueError: The value is not a whole number, or its magnitude is 2**64 or more.
     """
     number = parse_decimal(value, what="integer")
     if number is None:
         return None
+    # copy_abs, unlike abs(), applies no context, so a huge exponent does not overflow.
+    if number.copy_abs() >= _MAX_INTEGER:
+        raise ValueError(f"Invalid integer {excerpt(value)}: it is outside the 64-bit range.")
     if number != number.to_integral_value():
         raise ValueError(f"Invalid integer {excerpt(value)}: it has a fractional part.")
     return int(number)
@@ -116,12 +129,13 @@ def parse_datetime(value: object) -> datetime | None:
 
     Raises:
         TypeError: The value is a float, a bool or another type.
-        ValueError: The text matches no accepted form or names an impossible date.
+        ValueError: The text matches no accepted form, names an impossible date, or names a
+            moment whose UTC date is before year 1 or after year 9999.
     """
     if value is None:
         return None
     if isinstance(value, datetime):
-        return _as_utc(value)
+        return _as_utc(value, value)
     _reject_float_and_bool(value, "timestamp")
     if isinstance(value, int):
         return _from_epoch(value, value)
@@ -133,13 +147,17 @@ def parse_datetime(value: object) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    try:
-        if _ISO_DATETIME.fullmatch(text) or _DATE_ONLY.fullmatch(text):
-            return _as_utc(datetime.fromisoformat(text))
-    except ValueError as exc:
-        raise ValueError(f"Invalid timestamp {excerpt(value)}: {exc}.") from exc
+    if _ISO_DATETIME.fullmatch(text) or _DATE_ONLY.fullmatch(text):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"Invalid timestamp {excerpt(value)}: {exc}.") from exc
+        return _as_utc(moment, value)
     if _DIGITS.fullmatch(text):
-        return _from_epoch(int(text), value)
+        # int() rejects text of more than 4300 digits, and no epoch needs more than 12.
+        digits = text.lstrip("0") or "0"
+        seconds = int(digits) if len(digits) <= len(str(_MAX_EPOCH_SECONDS)) else -1
+        return _from_epoch(seconds, value)
     raise ValueError(
         f"Invalid timestamp {excerpt(value)}: expected ISO-8601 such as "
         f"'2020-10-10T01:56:20+00:00', 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD HH:MM', 'YYYY-MM-DD' "
@@ -147,12 +165,17 @@ def parse_datetime(value: object) -> datetime | None:
     )
 
 
-def _as_utc(moment: datetime) -> datetime:
+def _as_utc(moment: datetime, original: object) -> datetime:
     # Vultr sends some timestamps without an offset, such as database `date_created`
     # ("2022-05-09 10:13:31"). They are read as UTC, the offset of all its other timestamps.
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(
+            f"Invalid timestamp {excerpt(original)}: in UTC it falls outside the years 1 to 9999."
+        ) from exc
 
 
 def _from_epoch(seconds: int, original: object) -> datetime:
