@@ -23,11 +23,11 @@ RUN_FAILED = 1
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vultr_pipeline.demo import DemoError, PortInUseError, run_demo
+    from vultr_pipeline.demo import DemoError, UIPortError, run_demo
 
     try:
         return run_demo(args)
-    except PortInUseError as error:
+    except UIPortError as error:
         print(f"vultr-pipeline demo: {error}", file=sys.stderr)
         return USAGE_ERROR
     except DemoError as error:

@@ -54,7 +54,7 @@ class DemoError(Exception):
     """The demo run failed; the message names each failed step and its error."""
 
 
-class PortInUseError(Exception):
+class UIPortError(Exception):
     """The port chosen for the Dagster UI is taken, or is not a valid port number."""
 
 
@@ -219,12 +219,13 @@ def check_ui_port(port: int) -> None:
     The check runs before the pipeline, so a taken port fails in a second, not after the run.
 
     Raises:
-        PortInUseError: The port is outside 1 to 65535, or another process listens on it.
+        UIPortError: The port is outside 1 to 65535, or another process listens on it.
     """
     if not 0 < port < 65536:
-        raise PortInUseError(f"invalid --ui-port {port}: use a port number from 1 to 65535")
+        raise UIPortError(f"invalid --ui-port {port}: use a port number from 1 to 65535")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # The same option the UI's server sets, so a port left in TIME_WAIT counts as free.
+        # asyncio's servers, which the UI runs on, set SO_REUSEADDR on Unix by default, so a
+        # port left in TIME_WAIT by an earlier UI counts as free here too.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
@@ -232,7 +233,7 @@ def check_ui_port(port: int) -> None:
             if error.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise
             reason = "already in use" if error.errno == errno.EADDRINUSE else "not allowed"
-            raise PortInUseError(
+            raise UIPortError(
                 f"port {port} on 127.0.0.1 is {reason}, so the Dagster UI cannot start there; "
                 "pick another with --ui-port"
             ) from error
@@ -264,7 +265,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo as `vultr-pipeline demo` does and return the exit code.
 
     Raises:
-        PortInUseError: `--ui` is set and the UI port is taken; nothing ran.
+        UIPortError: `--ui` is set and the UI port is taken; nothing ran.
         DemoError: A step of the pipeline failed.
     """
     if args.ui:
