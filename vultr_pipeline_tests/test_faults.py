@@ -213,7 +213,7 @@ def rejected_count(result: dg.ExecuteInProcessResult, table: str) -> int:
     (event,) = [
         event
         for event in result.get_asset_materialization_events()
-        if event.asset_key == dg.AssetKey([RAW_GROUP, table])
+        if event.asset_key == dg.AssetKey([REJECTS_GROUP, table])
     ]
     return event.materialization.metadata["rejected_records"].value
 

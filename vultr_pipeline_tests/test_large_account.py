@@ -60,14 +60,17 @@ def collect_in_child() -> None:
             RANGE_END_TAG: str(monthly_key("default", last)),
         },
         asset_selection=[
-            dg.AssetKey(["vultr_raw", "invoices"]),
-            dg.AssetKey(["vultr_raw", "invoice_items"]),
+            dg.AssetKey([group, table])
+            for group in ("vultr_raw", "vultr_rejects")
+            for table in ("invoices", "invoice_items")
         ],
     )
     daily = definitions.resolve_job_def(DAILY_JOB_NAME).execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         partition_key=daily_key("default", utc_today()),
-        asset_selection=[dg.AssetKey(["vultr_raw", "instances"])],
+        asset_selection=[
+            dg.AssetKey([group, "instances"]) for group in ("vultr_raw", "vultr_rejects")
+        ],
     )
     seconds = time.monotonic() - started
 

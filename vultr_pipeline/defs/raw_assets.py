@@ -39,6 +39,7 @@ from vultr_pipeline.defs.raw_outputs import (
     raw_results,
     rejects_check_specs,
     split_records,
+    streamed_raw_results,
 )
 from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.vultr.client import VultrClient
@@ -192,27 +193,44 @@ def build_invoice_items_asset(spec: RecordSpec, partitions: Partitions) -> dg.As
     def invoice_items(
         context: dg.AssetExecutionContext, vultr: VultrResource, invoices: pd.DataFrame
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        parts = []
-        for account in starts_by_account(context.partition_keys, MONTH_DIMENSION):
-            own = invoices[invoices["account_id"] == account]
-            months = {int(i): m for i, m in zip(own["id"], own["billing_month"], strict=True)}
-            context.log.info("Fetching the items of %s invoices of %s", len(months), account)
-            with account_client(vultr, account) as client:
-                parts.append(_collect_items(spec, client, account, months))
-        yield from raw_results(
-            spec, concat_frames(parts), invoices=dg.MetadataValue.int(len(invoices))
-        )
+        """Stream the items of the invoices into the table, a part at a time."""
+
+        def parts() -> Iterator[RawFrames]:
+            collected_at = _collected_at()
+            for account in starts_by_account(context.partition_keys, MONTH_DIMENSION):
+                own = invoices[invoices["account_id"] == account]
+                months = {int(i): m for i, m in zip(own["id"], own["billing_month"], strict=True)}
+                context.log.info("Fetching the items of %s invoices of %s", len(months), account)
+                with account_client(vultr, account) as client:
+                    yield from _item_parts(spec, client, account, months, collected_at)
+
+        yield from streamed_raw_results(spec, parts(), invoices=dg.MetadataValue.int(len(invoices)))
 
     return invoice_items
 
 
-def _collect_items(
-    spec: RecordSpec, client: VultrClient, account: str, months: dict[int, object]
-) -> RawFrames:
-    invoice_ids = sorted(months)
-    records = list(collect_records(client, spec.table, invoice_ids=invoice_ids))
-    billed = [_as_date(months[int(record["invoice_id"])]) for record in records]
-    return split_records(spec, records, account, _collected_at(), billed)
+# Records parsed into one frame of a streamed write; bounds the memory of the parse.
+RECORDS_PER_PART = 50_000
+
+
+def _item_parts(
+    spec: RecordSpec,
+    client: VultrClient,
+    account: str,
+    months: dict[int, object],
+    collected_at: datetime,
+) -> Iterator[RawFrames]:
+    """Fetch the items of the invoices in `months` and parse them a part at a time."""
+    records: list[dict] = []
+    billed: list[dt.date] = []
+    for record in collect_records(client, spec.table, invoice_ids=sorted(months)):
+        records.append(record)
+        billed.append(_as_date(months[int(record["invoice_id"])]))
+        if len(records) >= RECORDS_PER_PART:
+            yield split_records(spec, records, account, collected_at, billed)
+            records, billed = [], []
+    if records:
+        yield split_records(spec, records, account, collected_at, billed)
 
 
 def _as_date(value: object) -> dt.date:

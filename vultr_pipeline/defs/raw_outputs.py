@@ -9,6 +9,7 @@ routes the records into frames and reports the rejects.
 
 import dataclasses
 import datetime as dt
+import itertools
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -16,6 +17,7 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
+from vultr_pipeline.clickhouse.chunks import DataFrameStream
 from vultr_pipeline.defs.metadata import markdown_preview
 from vultr_pipeline.defs.tables import (
     order_by,
@@ -163,6 +165,51 @@ def raw_results(
         metadata={"rejected_records": rejected, "preview": dg.MetadataValue.md(preview)},
     )
     yield _check_result(spec, frames.rejects)
+
+
+def streamed_raw_results(
+    spec: RecordSpec, parts: Iterator[RawFrames], **extra: dg.MetadataValue
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Yield both outputs of a raw asset whose rows arrive in parts, such as one per page.
+
+    The rows go to the IO manager as a `DataFrameStream`, which it writes chunk by chunk while
+    `parts` is still being fetched, so the whole table is never in memory. Dagster hands an
+    output to its IO manager as soon as the asset yields it, so by the time the rejects are
+    yielded, every part has been read and its rejects kept. The records output's row count is
+    the IO manager's `dagster/row_count`; its preview shows the first part.
+    """
+    rejects: list[pd.DataFrame] = []
+
+    def rows() -> Iterator[pd.DataFrame]:
+        for part in parts:
+            rejects.append(part.rejects)
+            yield part.rows
+
+    stream = rows()
+    first = next(stream, None)
+    if first is None:
+        yield from raw_results(spec, split_records(spec, [], "", datetime.now(dt.UTC), []))
+        return
+    preview = markdown_preview(first.drop(columns=["raw"]))
+    yield dg.Output(
+        DataFrameStream(itertools.chain([first], stream)),
+        output_name=RECORDS_OUTPUT,
+        metadata={
+            "endpoint": dg.MetadataValue.text(spec.endpoint.path),
+            "preview": dg.MetadataValue.md(preview),
+            **extra,
+        },
+    )
+    rejected = pd.concat(rejects, ignore_index=True)
+    yield dg.Output(
+        rejected,
+        output_name=REJECTS_OUTPUT,
+        metadata={
+            "rejected_records": dg.MetadataValue.int(len(rejected)),
+            "preview": dg.MetadataValue.md(markdown_preview(rejected.drop(columns=["raw"]))),
+        },
+    )
+    yield _check_result(spec, rejected)
 
 
 def _metadata(spec: RecordSpec, partition_expr: dict[str, str]) -> dict[str, object]:
