@@ -35,6 +35,7 @@ from vultr_pipeline.defs.partitions import (
 from vultr_pipeline.defs.raw_outputs import REJECTS_GROUP
 from vultr_pipeline.defs.resources import VultrResource
 from vultr_pipeline.defs.schedules import MONTHLY_JOB_NAME
+from vultr_pipeline.progress import RunProgress
 from vultr_pipeline.settings import clickhouse_settings_from_env
 from vultr_pipeline.vultr.collect import invoice_dates
 from vultr_pipeline.vultr.errors import VultrError
@@ -220,9 +221,10 @@ def run_account(
         RANGE_END_TAG: str(monthly_key(account, months[-1])),
     }
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-    result = job.execute_in_process(
-        instance=instance, tags=tags, run_config=quiet_logs, raise_on_error=False
-    )
+    with RunProgress(instance, f"  {account}"):
+        result = job.execute_in_process(
+            instance=instance, tags=tags, run_config=quiet_logs, raise_on_error=False
+        )
     outcome.run_id = result.run_id
     outcome.success = result.success
     _collect_events(result, outcome)

@@ -37,6 +37,7 @@ from vultr_pipeline.defs.schedules import DAILY_JOB_NAME, MONTHLY_JOB_NAME
 from vultr_pipeline.emulator.config import SampleAccountConfig
 from vultr_pipeline.emulator.server import EmulatorServer
 from vultr_pipeline.home import resolve_dagster_home
+from vultr_pipeline.progress import RunProgress
 from vultr_pipeline.report import build_report, load_tables, write_table
 from vultr_pipeline.vultr.records import RECORD_SPECS
 
@@ -123,9 +124,10 @@ def _execute(
     job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str, str], **options: object
 ) -> dg.ExecuteInProcessResult:
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(
-        instance=instance, run_config=quiet_logs, raise_on_error=False, tags=tags, **options
-    )
+    with RunProgress(instance, f"  {job.name}"):
+        result = job.execute_in_process(
+            instance=instance, run_config=quiet_logs, raise_on_error=False, tags=tags, **options
+        )
     if not result.success:
         details = "\n  ".join(_failure_messages(result)) or "see the run's event log"
         raise DemoError(f"Run {result.run_id} of {job.name} failed:\n  {details}")
