@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from vultr_pipeline.clickhouse.engine import ClickHouseSettings
@@ -120,3 +121,30 @@ def test_cost_assets_rerun_identical(current_emulator, data_directory):
     second = {table: _query(data_directory, dump.format(table=table)) for table in tables}
 
     assert first == second
+
+
+def test_breakdown_metadata_per_month_of_range(current_emulator, data_directory):
+    closed = invoice_months(current_emulator)[-2:]
+    run_daily()
+
+    result = run_months(closed[0], closed[-1])
+
+    assert result.success
+    totals = {
+        row["billing_month"]: row["total"]
+        for row in _query(
+            data_directory,
+            "SELECT billing_month, sum(amount) AS total FROM vultr_costs.cost_line_items "
+            "GROUP BY billing_month",
+        )
+    }
+    metadata = {
+        event.partition.split("|")[1]: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(["vultr_costs", "cost_breakdown"])
+    }
+    assert sorted(metadata) == [f"{month:%Y-%m}" for month in closed]
+    for month in closed:
+        own = metadata[f"{month:%Y-%m}"]
+        assert Decimal(own["line_total"].value) == totals[month]
+        assert f"Daily spend by service category, {month:%Y-%m}" in own["daily_spend_chart"].value

@@ -48,6 +48,7 @@ from vultr_pipeline.defs.partitions import (
     Partitions,
     all_days_mapping,
     days_of_month_mapping,
+    monthly_key,
     recent_months_mapping,
     starts_by_account,
 )
@@ -528,20 +529,27 @@ def _cost_breakdown_asset(partitions: Partitions) -> dg.AssetsDefinition:
         for name, months in starts_by_account(context.partition_keys, MONTH_DIMENSION).items():
             for month in months:
                 lines = month_rows(cost_line_items, name, month).reset_index(drop=True)
-                frame = build_cost_breakdown(lines)
-                frames.append(with_partition_column(frame, "billing_month", month))
-        frame = concat(frames, MONTHLY_BREAKDOWN_NAMES)
-        context.add_output_metadata(
-            {
-                "month_rows": int((frame["grain"] == "month").sum()),
-                "day_rows": int((frame["grain"] == "day").sum()),
-                "line_total": _money_text(sum(cost_line_items["amount"], Decimal(0))),
-                **daily_spend_metadata(daily_spend_from_breakdown(frame)),
-            }
-        )
-        return frame
+                frame = with_partition_column(build_cost_breakdown(lines), "billing_month", month)
+                frames.append(frame)
+                # Each partition of a range run gets the figures and the chart of its own month.
+                context.add_asset_metadata(
+                    _breakdown_metadata(frame, lines, month),
+                    partition_key=monthly_key(name, month),
+                )
+        return concat(frames, MONTHLY_BREAKDOWN_NAMES)
 
     return cost_breakdown
+
+
+def _breakdown_metadata(
+    frame: pd.DataFrame, lines: pd.DataFrame, month: dt.date
+) -> dict[str, object]:
+    return {
+        "month_rows": int((frame["grain"] == "month").sum()),
+        "day_rows": int((frame["grain"] == "day").sum()),
+        "line_total": _money_text(sum(lines["amount"], Decimal(0))),
+        **daily_spend_metadata(daily_spend_from_breakdown(frame, month)),
+    }
 
 
 def daily_line_items(
