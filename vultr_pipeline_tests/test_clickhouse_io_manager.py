@@ -733,3 +733,24 @@ def test_wrong_password_fails_materialization(chdb_http_server) -> None:
     assert isinstance(error, ClickHouseAuthenticationError)
     assert password not in str(error)
     assert "CLICKHOUSE_PASSWORD" in str(error)
+
+
+def test_skip_on_load_leaves_column_out_of_inputs(
+    clickhouse_io_manager: ClickHouseIOManager, clickhouse_engine: ClickHouseEngine
+) -> None:
+    schema = dg.TableSchema(
+        columns=[*SIMPLE_SCHEMA.columns, dg.TableColumn("raw", "String")],
+    )
+    frame = simple_frame().assign(raw=['{"id": "a"}', '{"id": "b"}'])
+    things = make_asset(frame, schema, **{"clickhouse/skip_on_load": ["raw"]})
+    seen: list[list[str]] = []
+
+    @dg.asset(key=["test_raw", "totals"], ins={"things": dg.AssetIn(things.key)})
+    def totals(things: pd.DataFrame) -> None:
+        seen.append(list(things.columns))
+
+    materialize([things, totals], clickhouse_io_manager)
+
+    assert seen == [["id", "amount"]]
+    stored = clickhouse_engine.query_arrow("SELECT raw FROM test_raw.things ORDER BY id")
+    assert stored.column("raw").to_pylist() == ['{"id": "a"}', '{"id": "b"}']

@@ -79,6 +79,9 @@ from vultr_pipeline.clickhouse.tables import (
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 ORDER_BY_KEY = "clickhouse/order_by"
+# Columns of a table that loading it as an input leaves out, such as a raw JSON payload kept
+# only to re-derive rows: downstream steps then hold less in memory.
+SKIP_ON_LOAD_KEY = "clickhouse/skip_on_load"
 PARTITION_ROW_COUNT_KEY = "dagster/partition_row_count"
 
 
@@ -190,7 +193,9 @@ class ClickHouseIOManager(dg.ConfigurableIOManager):
 
         if _column_schema(definition_metadata) is not None:
             spec = self._table_spec(context, context.asset_key, definition_metadata)
-            column_names, order_by = spec.column_names, spec.order_by
+            skipped = set(_metadata_value(definition_metadata.get(SKIP_ON_LOAD_KEY)) or ())
+            column_names = [name for name in spec.column_names if name not in skipped]
+            order_by = spec.order_by
             if context.has_asset_partitions:
                 selection = self._selection(context, spec)
                 where, parameters = selection.where, selection.parameters

@@ -216,6 +216,8 @@ def _metadata(spec: RecordSpec, partition_expr: dict[str, str]) -> dict[str, obj
     return {
         "dagster/column_schema": table_schema(spec),
         "clickhouse/order_by": order_by(spec),
+        # No downstream step reads the API payload, which is most of a row's memory.
+        "clickhouse/skip_on_load": ["raw"],
         "endpoint": spec.endpoint.path,
         "partition_expr": partition_expr,
     }
