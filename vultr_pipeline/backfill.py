@@ -202,7 +202,11 @@ def _collect_events(result: dg.ExecuteInProcessResult, outcome: AccountResult) -
         where = f" ({evaluation.partition})" if evaluation.partition else ""
         description = (evaluation.description or "").splitlines()[0:1]
         outcome.checks.append(
-            (f"{evaluation.check_name}{where}", evaluation.passed, "".join(description))
+            (
+                f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}{where}",
+                evaluation.passed,
+                "".join(description),
+            )
         )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
@@ -220,7 +224,9 @@ def run_account(
         RANGE_START_TAG: str(monthly_key(account, months[0])),
         RANGE_END_TAG: str(monthly_key(account, months[-1])),
     }
-    quiet_logs = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    # The summary below reports each failed step in one line, so Dagster's own error events,
+    # stack traces included, stay in the run's event log.
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with RunProgress(instance, f"  {account}"):
         result = job.execute_in_process(
             instance=instance, tags=tags, run_config=quiet_logs, raise_on_error=False

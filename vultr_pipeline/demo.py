@@ -123,7 +123,7 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
 def _execute(
     job: dg.JobDefinition, instance: dg.DagsterInstance, tags: dict[str, str], **options: object
 ) -> dg.ExecuteInProcessResult:
-    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with RunProgress(instance, f"  {job.name}"):
         result = job.execute_in_process(
             instance=instance, run_config=quiet_logs, raise_on_error=False, tags=tags, **options

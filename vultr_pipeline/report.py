@@ -225,8 +225,30 @@ def _recommendations(recommendations: pd.DataFrame, top: int) -> dict[str, Any]:
         }
         for row in rows[:top]
     ]
-    total = _total(row["estimated_monthly_saving"] for row in rows)
-    return {"count": len(rows), "total_monthly_saving": cents(total), "top": entries}
+    return {
+        "count": len(rows),
+        "total_monthly_saving": cents(distinct_saving(recommendations)),
+        "top": entries,
+    }
+
+
+def distinct_saving(recommendations: pd.DataFrame) -> Decimal:
+    """Add up the savings, counting each resource once, at its largest saving.
+
+    Recommendations for one resource overlap: destroying an idle instance also ends its
+    backups, so adding both savings would promise money that cannot be saved twice.
+    Recommendations without a resource count in full.
+    """
+    best: dict[str, Decimal] = {}
+    unattributed = Decimal(0)
+    for row in recommendations.to_dict(orient="records"):
+        saving = row["estimated_monthly_saving"]
+        resource = _text(row["resource_id"])
+        if resource:
+            best[resource] = max(best.get(resource, saving), saving)
+        else:
+            unattributed += saving
+    return sum(best.values(), unattributed)
 
 
 def _no_data_message(month: dt.date, months: list[dt.date], account: str | None) -> str:

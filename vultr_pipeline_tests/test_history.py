@@ -165,6 +165,8 @@ def test_two_accounts_bad_key_fails_alone(emulator, monkeypatch, tmp_path, capsy
     out = capsys.readouterr().out
     assert code == 1
     assert "Collecting Vultr account bad (API key from $TEST_KEY_BAD) failed" in out
+    assert "set TEST_KEY_BAD to a valid key" in out
+    assert "Traceback" not in out
     assert "wrong-key-0000" not in out
     accounts = query(
         tmp_path / "ch", "SELECT DISTINCT account_id FROM vultr_raw.invoices ORDER BY account_id"

@@ -20,7 +20,13 @@ from vultr_pipeline.clickhouse.engine import ClickHouseSettings, open_engine
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
 from vultr_pipeline.defs.partitions import utc_today
 from vultr_pipeline.emulator import EmulatorServer
-from vultr_pipeline.report import build_report, cents, parse_month, previous_month
+from vultr_pipeline.report import (
+    build_report,
+    cents,
+    distinct_saving,
+    parse_month,
+    previous_month,
+)
 from vultr_pipeline_tests.conftest import EMULATOR_API_KEY
 from vultr_pipeline_tests.pipeline_runs import (
     configure,
@@ -442,3 +448,20 @@ def test_report_uses_latest_snapshot():
             "forecast"
         ]["month_to_date"]
     )
+
+
+def test_saving_counts_each_resource_once():
+    recommendations = pd.DataFrame(
+        {
+            "resource_id": ["gpu-1", "gpu-1", "vol-1", None],
+            "estimated_monthly_saving": [
+                Decimal("1750.00"),
+                Decimal("350.00"),
+                Decimal("15.84"),
+                Decimal("2.50"),
+            ],
+        }
+    )
+
+    # gpu-1 counts once at 1750.00; 1750.00 + 15.84 + 2.50 = 1768.34.
+    assert distinct_saving(recommendations) == Decimal("1768.34")

@@ -62,9 +62,11 @@ class VultrResource(dg.ConfigurableResource):
         Raises:
             AccountsConfigError: The accounts file is invalid or does not list `account`.
         """
+        declared = find_account(account)
         return VultrClient(
-            find_account(account).api_key(),
+            declared.api_key(),
             self.resolved_api_url(),
+            api_key_variable=declared.api_key_env,
             rate_limit=self.rate_limit,
             timeout=self.timeout,
             max_attempts=self.max_attempts,

@@ -111,6 +111,8 @@ class VultrClient:
         backoff: First backoff in seconds; later waits double it and add up to ``backoff``
             seconds of random jitter.
         pool_size: Connections kept open per host, enough for this many threads at once.
+        api_key_variable: Environment variable the key came from, named in the errors that
+            ask the user to fix the key.
     """
 
     def __init__(
@@ -127,12 +129,14 @@ class VultrClient:
         max_wait: float = 60.0,
         backoff: float = 0.5,
         pool_size: int = 16,
+        api_key_variable: str = API_KEY_VARIABLE,
     ) -> None:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {per_page!r}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
-        self._api_key = _checked_api_key(api_key)
+        self.api_key_variable = api_key_variable
+        self._api_key = _checked_api_key(api_key, api_key_variable)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -282,9 +286,9 @@ class VultrClient:
         is_public = path in PUBLIC_PATHS if public is None else public
         if not is_public and self._api_key is None:
             raise VultrMissingAPIKeyError(
-                f"GET {path} needs a Vultr API key, but none is set. Set {API_KEY_VARIABLE} to "
-                f"your API key (Vultr portal: Account > API), or run `vultr-pipeline demo` to "
-                f"try the pipeline against the local emulator.",
+                f"GET {path} needs a Vultr API key, but none is set. Set "
+                f"{self.api_key_variable} to your API key (Vultr portal: Account > API), or "
+                "run `vultr-pipeline demo` to try the pipeline against the local emulator.",
                 endpoint=path,
             )
         retrying = Retrying(
@@ -368,7 +372,7 @@ class VultrClient:
         if status == 401:
             raise VultrAuthError(
                 f"Vultr rejected the API key for GET {path} ({detail}). The key is missing or "
-                f"invalid, or not allowed from this IP address: set {API_KEY_VARIABLE} to a "
+                f"invalid, or not allowed from this IP address: set {self.api_key_variable} to a "
                 f"valid key and check the key's access control list in the Vultr portal.",
                 endpoint=path,
                 status=status,
@@ -377,8 +381,8 @@ class VultrClient:
         if status == 403:
             raise VultrAuthError(
                 f"Vultr rejected GET {path} as forbidden ({detail}). The API key lacks "
-                f"permission for this endpoint: set {API_KEY_VARIABLE} to a key whose user has "
-                f"the needed access (billing endpoints need the billing permission).",
+                f"permission for this endpoint: set {self.api_key_variable} to a key whose user "
+                "has the needed access (billing endpoints need the billing permission).",
                 endpoint=path,
                 status=status,
                 error_text=error_text,
@@ -495,7 +499,7 @@ class VultrClient:
         return text.replace(self._api_key.reveal(), REDACTED)
 
 
-def _checked_api_key(api_key: str | None) -> _SecretText | None:
+def _checked_api_key(api_key: str | None, variable: str) -> _SecretText | None:
     """Strip whitespace around the key and reject a key that cannot go into a header.
 
     Raises:
@@ -507,7 +511,7 @@ def _checked_api_key(api_key: str | None) -> _SecretText | None:
     if any(character.isspace() or not character.isprintable() for character in key):
         raise VultrConfigError(
             "The Vultr API key contains whitespace or a control character. Set "
-            f"{API_KEY_VARIABLE} to the key exactly as the Vultr portal shows it "
+            f"{variable} to the key exactly as the Vultr portal shows it "
             "(Account > API)."
         )
     return _SecretText(key)
