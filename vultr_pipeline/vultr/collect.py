@@ -17,6 +17,8 @@ from vultr_pipeline.vultr.errors import VultrResponseError
 from vultr_pipeline.vultr.parsing import parse_datetime
 from vultr_pipeline.vultr.records import RECORD_SPECS, bandwidth_period_records, number_lines
 
+INVOICE_ITEM_WORKERS = 4
+
 
 def collect_records(
     client: VultrClient, table: str, *, invoice_ids: Iterable[int] = ()
@@ -36,8 +38,13 @@ def collect_records(
         yield from bandwidth_period_records(api.account_bandwidth())
     elif table == "invoice_items":
         # Several invoices are fetched at once behind the client's shared rate limiter, in
-        # order, with a bounded number waiting, so the items stream out as they arrive.
-        for invoice_id, items in api.iter_invoice_items_many(invoice_ids):
+        # order, so the items stream out as they arrive. Up to twice the threads' invoices
+        # are held at a time, and a large account's invoices hold tens of thousands of items
+        # each, so fewer threads than the default bound the memory; four still keep 30
+        # requests per second going while each request takes up to about 130 ms.
+        for invoice_id, items in api.iter_invoice_items_many(
+            invoice_ids, max_workers=INVOICE_ITEM_WORKERS
+        ):
             yield from number_lines(items, invoice_id=invoice_id)
     elif table == "pending_charges":
         yield from number_lines(api.pending_charges())
