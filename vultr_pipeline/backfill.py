@@ -42,7 +42,7 @@ from vultr_pipeline.vultr.errors import VultrError
 
 USAGE_ERROR = 2
 RUN_FAILED = 1
-_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 ROW_COUNT_KEY = "dagster/partition_row_count"
@@ -177,10 +177,33 @@ def month_range(
     return months
 
 
+def check_end_month(end: dt.date, open_month: dt.date, first_month: dt.date) -> None:
+    """Check `--to` when no `--from` is given, before the API names each account's first month.
+
+    Raises:
+        BackfillError: `end` is after the open month or before $VULTR_HISTORY_START.
+    """
+    if end > open_month:
+        raise BackfillError(
+            f"--to {month_key(end)} is in the future; the latest billing month is "
+            f"{month_key(open_month)}"
+        )
+    if end < first_month:
+        raise BackfillError(
+            f"--to {month_key(end)} is before VULTR_HISTORY_START ({month_key(first_month)}); "
+            "set VULTR_HISTORY_START to an earlier month or pick a later --to"
+        )
+
+
 def _first_message(error: SerializableErrorInfo | None) -> str:
     """Return the message of the step's own error, without its exception class name."""
     if error is None:
         return "unknown error"
+    # Dagster wraps an error raised in an IO manager or input manager in an error of its own
+    # (such as DagsterExecutionHandleOutputError) whose message only names the step output,
+    # and keeps the real error as the cause.
+    while error.cause is not None and error.cls_name.startswith("DagsterExecution"):
+        error = error.cause
     message = error.message.strip()
     if error.cls_name and ": " in message:
         message = message.split(": ", 1)[1]
@@ -263,8 +286,9 @@ def print_summary(outcomes: list[AccountResult], out: TextIO) -> None:
         state = "succeeded" if outcome.success else "failed"
         invoices = sum(n for (_, table), n in outcome.rows.items() if table == "invoices")
         items = sum(n for (_, table), n in outcome.rows.items() if table == "invoice_items")
+        run = f"run {outcome.run_id}" if outcome.run_id else "no run"
         print(
-            f"  {outcome.account}: run {outcome.run_id} {state}, {len(outcome.months)} months, "
+            f"  {outcome.account}: {run} {state}, {len(outcome.months)} months, "
             f"{invoices} invoices, {items} invoice items",
             file=out,
         )
@@ -275,6 +299,12 @@ def _months_for(
 ) -> list[dt.date]:
     if start is None:
         start = max(first_invoice_month(account) or open_month, first)
+        if end < start:
+            raise BackfillError(
+                f"--to {month_key(end)} is before {month_key(start)}, the first month to load "
+                f"for account {account} (its first invoice, or VULTR_HISTORY_START); pick a "
+                "later --to"
+            )
     return month_range(start, end, open_month, first)
 
 
@@ -293,10 +323,12 @@ def run_backfill(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         open_month = month_start(dt.datetime.now(dt.UTC).date())
-        start = parse_month(args.start, "--from") if args.start else None
-        end = parse_month(args.end, "--to") if args.end else open_month
+        start = parse_month(args.start, "--from") if args.start is not None else None
+        end = parse_month(args.end, "--to") if args.end is not None else open_month
         if start is not None:
             month_range(start, end, open_month, history_start().date())
+        else:
+            check_end_month(end, open_month, history_start().date())
         accounts = _selected_accounts(args.account)
         check_api_keys(accounts)
         first = history_start().date()
@@ -314,7 +346,10 @@ def run_backfill(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 months = _months_for(account.name, start, end, open_month, first)
             except (BackfillError, VultrError) as error:
                 outcome = AccountResult(account=account.name, months=[])
-                outcome.errors.append(f"cannot list the invoices: {error}")
+                if isinstance(error, VultrError):
+                    outcome.errors.append(f"cannot list the invoices: {error}")
+                else:
+                    outcome.errors.append(str(error))
                 print_account(outcome, out)
                 outcomes.append(outcome)
                 continue

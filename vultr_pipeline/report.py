@@ -67,7 +67,7 @@ RECOMMENDATION_COLUMNS = [
 CENT = Decimal("0.01")
 UNATTRIBUTED = "unattributed"
 DEFAULT_TOP = 5
-_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 _EXISTING_TABLES_SQL = (
     "SELECT name FROM system.tables "
     "WHERE database = {database:String} AND name IN {names:Array(String)}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from dagster_shared.error import SerializableErrorInfo
 
 from vultr_pipeline import cli
-from vultr_pipeline.backfill import BackfillError, month_range
+from vultr_pipeline.backfill import BackfillError, _first_message, month_range
 from vultr_pipeline.defs.partitions import utc_today
 
 
@@ -35,6 +36,12 @@ def _next_month() -> str:
             id="reversed",
         ),
         pytest.param(["--from", "2019-12"], "before VULTR_HISTORY_START", id="too-early"),
+        pytest.param(["--from", ""], "invalid --from ''", id="empty-from"),
+        pytest.param(["--from", "２０２４-01"], "invalid --from", id="fullwidth-digits"),
+        pytest.param(["--to", "9999-12"], "--to 9999-12 is in the future", id="future-to-only"),
+        pytest.param(
+            ["--to", "2019-05"], "--to 2019-05 is before VULTR_HISTORY_START", id="early-to-only"
+        ),
     ],
 )
 def test_invalid_arguments_one_line(capsys, arguments, expected):
@@ -84,3 +91,25 @@ def test_month_range_rejects_future_end():
         month_range(
             dt.date(2026, 1, 1), dt.date(2027, 1, 1), dt.date(2026, 12, 1), dt.date(2020, 1, 1)
         )
+
+
+def test_step_error_shows_wrapped_cause():
+    # When an IO manager raises, Dagster 1.13.28 reports a wrapper error whose message names
+    # only the output. The real error is its cause.
+    cause = SerializableErrorInfo(
+        message="vultr_pipeline.clickhouse.errors.ClickHouseLockedError: The chDB data "
+        "directory /data is in use by another process (PID 42).\n",
+        stack=[],
+        cls_name="ClickHouseLockedError",
+    )
+    wrapper = SerializableErrorInfo(
+        message="dagster._core.errors.DagsterExecutionHandleOutputError: Error occurred while "
+        'handling output "records" of step "vultr_raw__invoices":\n',
+        stack=[],
+        cls_name="DagsterExecutionHandleOutputError",
+        cause=cause,
+    )
+
+    message = _first_message(wrapper)
+
+    assert message == "The chDB data directory /data is in use by another process (PID 42)."
