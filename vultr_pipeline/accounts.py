@@ -83,6 +83,8 @@ def _read_document(path: Path) -> Any:
         ) from error
     except OSError as error:
         raise AccountsConfigError(f"Cannot read accounts file {path}: {error}.") from error
+    except UnicodeDecodeError as error:
+        raise _invalid(path, f"not UTF-8 text ({error})") from error
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

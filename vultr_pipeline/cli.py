@@ -124,8 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _usage_errors() -> tuple[type[Exception], ...]:
     """Return the exceptions that a user's setting or argument causes."""
     from vultr_pipeline.defs.partitions import PartitionConfigError
+    from vultr_pipeline.defs.schedules import ScheduleConfigError
+    from vultr_pipeline.home import DagsterHomeError
 
-    return (VultrError, ClickHouseError, AccountsConfigError, PartitionConfigError)
+    return (
+        VultrError,
+        ClickHouseError,
+        AccountsConfigError,
+        PartitionConfigError,
+        ScheduleConfigError,
+        DagsterHomeError,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,19 +22,35 @@ telemetry:
 """
 
 
+class DagsterHomeError(Exception):
+    """The Dagster instance directory cannot be created or written; the message names it."""
+
+
 def resolve_dagster_home() -> Path:
     """Return $DAGSTER_HOME, else ./.dagster_home, creating it with a dagster.yaml if needed.
 
     Sets DAGSTER_HOME in this process's environment, so Dagster and its child processes use the
-    same directory.
+    same directory. A blank DAGSTER_HOME counts as unset.
+
+    Raises:
+        DagsterHomeError: The directory or its dagster.yaml cannot be created, for example
+            because the path is a file.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ.get("DAGSTER_HOME", "").strip() or DEFAULT_HOME).expanduser().resolve()
     config = home / "dagster.yaml"
-    if not config.exists():
-        if _REPO_INSTANCE_CONFIG.is_file():
-            shutil.copyfile(_REPO_INSTANCE_CONFIG, config)
-        else:
-            config.write_text(_FALLBACK_INSTANCE_CONFIG)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if not config.exists():
+            if _REPO_INSTANCE_CONFIG.is_file():
+                shutil.copyfile(_REPO_INSTANCE_CONFIG, config)
+            else:
+                config.write_text(_FALLBACK_INSTANCE_CONFIG)
+    except OSError as error:
+        # mkdir reports a file in the way as "File exists", which hides the actual problem.
+        reason = "a file, not a directory" if home.is_file() else error.strerror
+        raise DagsterHomeError(
+            f"Invalid DAGSTER_HOME {home}: {reason}. Set DAGSTER_HOME to a directory you can "
+            "write, or unset it to use ./.dagster_home."
+        ) from error
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -219,6 +219,66 @@ def test_invalid_backfill_dates(tmp_path, arguments, expected):
     assert_usage_error(completed, *expected)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        pytest.param(
+            "VULTR_SCHEDULE_CRON",
+            "not a cron",
+            "Invalid VULTR_SCHEDULE_CRON 'not a cron'",
+            id="cron",
+        ),
+        pytest.param(
+            "VULTR_SCHEDULE_CRON", "0 2 * *", "Invalid VULTR_SCHEDULE_CRON '0 2 * *'", id="cron-4"
+        ),
+        pytest.param(
+            "VULTR_SCHEDULE_TIMEZONE",
+            "Mars/Base",
+            "Invalid VULTR_SCHEDULE_TIMEZONE 'Mars/Base'",
+            id="timezone",
+        ),
+    ],
+)
+def test_invalid_schedule_setting(tmp_path, variable, value, expected):
+    completed = run_command(
+        tmp_path, "backfill", "--from", this_month(), VULTR_API_KEY="k", **{variable: value}
+    )
+
+    assert_usage_error(completed, expected)
+
+
+def test_dagster_home_is_file(tmp_path):
+    home = tmp_path / "home_file"
+    home.write_text("")
+
+    completed = run_command(tmp_path, "query", "SELECT 1", DAGSTER_HOME=str(home))
+
+    assert_usage_error(completed, f"Invalid DAGSTER_HOME {home}: a file, not a directory")
+
+
+def test_clickhouse_path_is_file(tmp_path):
+    path = tmp_path / "chdb_file"
+    path.write_text("")
+
+    completed = run_command(tmp_path, "query", "SELECT 1", CLICKHOUSE_PATH=str(path))
+
+    assert_usage_error(completed, f"Invalid chDB data directory {path}: a file, not a directory")
+
+
+def test_accounts_file_not_utf8(tmp_path):
+    path = tmp_path / "accounts.yaml"
+    path.write_bytes(b"\xff\xfe accounts")
+
+    completed = run_command(
+        tmp_path, "backfill", "--from", this_month(), VULTR_ACCOUNTS_FILE=str(path)
+    )
+
+    stderr = completed.stderr
+    assert completed.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    assert "not UTF-8 text" in stderr
+
+
 def test_emulator_port_in_use(tmp_path, busy_port):
     completed = run_command(tmp_path, "emulator", "--port", str(busy_port))
 

@@ -255,7 +255,14 @@ def _acquire_session(path: str) -> chdb.session.Session:
             _shared_session.references += 1
             return _shared_session.session
 
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            reason = "a file, not a directory" if os.path.isfile(path) else error.strerror
+            raise ClickHouseConfigError(
+                f"Invalid chDB data directory {path}: {reason}. Point the ClickHouse path "
+                "(CLICKHOUSE_PATH) at a directory that this process can create and write."
+            ) from error
         session = _open_when_unlocked(path, _lock_timeout())
         _shared_session = _SharedSession(path, session, references=1)
         logger.debug("Opened chDB session on %s", path)

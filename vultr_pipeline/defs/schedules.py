@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import zoneinfo
 from collections.abc import Iterator
 
 import dagster as dg
@@ -25,6 +26,8 @@ OPEN_MONTH_SCHEDULE_NAME = "vultr_open_month_schedule"
 MONTH_CLOSE_SCHEDULE_NAME = "vultr_month_close_schedule"
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
+CRON_ENV = "VULTR_SCHEDULE_CRON"
+TIMEZONE_ENV = "VULTR_SCHEDULE_TIMEZONE"
 MONTH_CLOSE_CRON = "0 3 2 * *"
 # The previous month is restated with the open month on the first days of a month, because its
 # invoice is normally dated the 1st but can arrive later. Restating a month that has its invoice
@@ -83,6 +86,46 @@ def _run_key(schedule: str, key: dg.MultiPartitionKey) -> str:
     return f"{schedule}:{key}"
 
 
+class ScheduleConfigError(Exception):
+    """A schedule setting in the environment is invalid; the message names the variable."""
+
+
+def schedule_cron() -> str:
+    """Return the daily cron expression, from $VULTR_SCHEDULE_CRON.
+
+    Raises:
+        ScheduleConfigError: The expression is not one that Dagster accepts.
+    """
+    cron = os.environ.get(CRON_ENV, "").strip() or DEFAULT_CRON
+    # NOTE: Dagster 1.13.28 offers no public cron check, so this builds a schedule that is
+    # never used, and Dagster's own check decides.
+    try:
+        dg.ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
+    except dg.DagsterInvalidDefinitionError as error:
+        raise ScheduleConfigError(
+            f"Invalid {CRON_ENV} {cron!r}: use five cron fields such as {DEFAULT_CRON!r} "
+            "(minute, hour, day of month, month, day of week), or unset it for the default."
+        ) from error
+    return cron
+
+
+def schedule_timezone() -> str:
+    """Return the IANA time zone of the daily cron expression, from $VULTR_SCHEDULE_TIMEZONE.
+
+    Raises:
+        ScheduleConfigError: The zone is not in the time zone database.
+    """
+    timezone = os.environ.get(TIMEZONE_ENV, "").strip() or DEFAULT_TIMEZONE
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ScheduleConfigError(
+            f"Invalid {TIMEZONE_ENV} {timezone!r}: use an IANA time zone such as "
+            "'Europe/Berlin', or unset it for UTC."
+        ) from error
+    return timezone
+
+
 def build_daily_schedule(
     partitions: Partitions, job: dg.UnresolvedAssetJobDefinition
 ) -> dg.ScheduleDefinition:
@@ -95,8 +138,8 @@ def build_daily_schedule(
     @dg.schedule(
         name=DAILY_SCHEDULE_NAME,
         job=job,
-        cron_schedule=os.environ.get("VULTR_SCHEDULE_CRON") or DEFAULT_CRON,
-        execution_timezone=os.environ.get("VULTR_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
+        cron_schedule=schedule_cron(),
+        execution_timezone=schedule_timezone(),
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Collect today's daily partition (UTC) of every account.",
     )
@@ -121,8 +164,8 @@ def build_open_month_schedule(
     @dg.schedule(
         name=OPEN_MONTH_SCHEDULE_NAME,
         job=job,
-        cron_schedule=os.environ.get("VULTR_SCHEDULE_CRON") or DEFAULT_CRON,
-        execution_timezone=os.environ.get("VULTR_SCHEDULE_TIMEZONE") or DEFAULT_TIMEZONE,
+        cron_schedule=schedule_cron(),
+        execution_timezone=schedule_timezone(),
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Restate the open billing month (UTC) of every account, and the previous "
         f"month until day {PREVIOUS_MONTH_RESTATED_UNTIL_DAY}.",
