@@ -120,7 +120,8 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
 
     Raises:
         AccountsConfigError: The file is missing, is not YAML, lists no accounts, or has an
-            entry without a valid name or api_key_env, or two entries with the same name.
+            entry without a valid name or api_key_env, or two entries with the same name or
+            the same api_key_env.
     """
     document = _read_document(path)
     if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
@@ -133,6 +134,16 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
         if any(known.name == account.name for known in accounts):
             raise _invalid(
                 path, f"entry {position} repeats the name {account.name!r}; names must be unique"
+            )
+        same_key = [known.name for known in accounts if known.api_key_env == account.api_key_env]
+        if same_key:
+            # One key is one Vultr account: collecting it under two names stores every charge
+            # twice, and a report over all accounts would double the spend.
+            raise _invalid(
+                path,
+                f"entry {position} (account {account.name}) uses api_key_env "
+                f"{account.api_key_env}, as account {same_key[0]} does; give each account its "
+                "own key variable",
             )
         accounts.append(account)
     return tuple(accounts)

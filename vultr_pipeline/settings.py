@@ -54,7 +54,7 @@ def clickhouse_settings_from_env(default_path: object = _USE_DAGSTER_HOME) -> Cl
             password=os.environ.get("CLICKHOUSE_PASSWORD") or None,
             secure=_secure_from_env(),
         )
-    path = os.environ.get("CLICKHOUSE_PATH") or None
+    path = os.environ.get("CLICKHOUSE_PATH", "").strip() or None
     if path is None and default_path is _USE_DAGSTER_HOME:
         path = str(resolve_dagster_home() / "clickhouse")
     elif path is None:

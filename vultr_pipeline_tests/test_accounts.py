@@ -73,6 +73,12 @@ def test_account_key_read_from_its_variable(monkeypatch):
             id="duplicate",
         ),
         pytest.param(
+            "accounts:\n  - name: prod\n    api_key_env: KEY\n"
+            "  - name: prod2\n    api_key_env: KEY\n",
+            "entry 2 (account prod2) uses api_key_env KEY, as account prod does",
+            id="same-key",
+        ),
+        pytest.param(
             "accounts:\n  - name: prod\n    api_key_env: KEY\n    api_key: abc\n",
             "unknown keys ['api_key']",
             id="unknown-key",
