@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,10 @@ def _serve_emulator(config: Any, api_key: str, rate_limit: int, pipe: Any) -> No
                 for record in server.requests.records():
                     statuses[record.status] = statuses.get(record.status, 0) + 1
                 pipe.send(statuses)
+            elif message == "invoice_items":
+                items = [item for lines in server.account.invoice_items.values() for item in lines]
+                total = sum((item["total"] for item in items), Decimal(0))
+                pipe.send((len(server.account.invoices), len(items), total))
 
 
 class EmulatorProcess:
@@ -127,6 +132,11 @@ class EmulatorProcess:
     def statuses(self) -> dict[int, int]:
         """Return how many requests got each HTTP status since the last `clear`."""
         self._pipe.send("statuses")
+        return self._pipe.recv()
+
+    def invoice_totals(self) -> tuple[int, int, Decimal]:
+        """Return the count of invoices, the count of invoice items and the sum of their `total`."""
+        self._pipe.send("invoice_items")
         return self._pipe.recv()
 
 
