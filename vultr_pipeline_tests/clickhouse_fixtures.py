@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from vultr_pipeline.clickhouse.chdb_http import PASSWORD_ENVIRONMENT_VARIABLE
@@ -24,6 +25,22 @@ CHDB_HTTP_USER = "pipeline"
 CHDB_HTTP_PASSWORD = "endpoint-test-password"
 # Generous bound for a cold start of Python, chDB and the server on a slow CI machine.
 _STARTUP_TIMEOUT_SECONDS = 120
+# A table partitioned by account and billing month, for the partition-replacement tests.
+ACCOUNT_MONTH = dg.MultiPartitionsDefinition(
+    {
+        "account": dg.StaticPartitionsDefinition(["a", "b"]),
+        "month": dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2025-01-01"),
+    }
+)
+ACCOUNT_MONTH_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("account_id", "String"),
+        dg.TableColumn("billing_month", "Date"),
+        dg.TableColumn("id", "String"),
+        dg.TableColumn("amount", "Decimal(38, 10)"),
+    ]
+)
+
 _STOP_TIMEOUT_SECONDS = 30
 
 
@@ -122,10 +139,8 @@ def clickhouse_settings(
         stop_process(server.process)
 
 
-@pytest.fixture
-def clickhouse_io_manager(clickhouse_settings: ClickHouseSettings) -> ClickHouseIOManager:
-    """A ClickHouseIOManager on the engine under test."""
-    settings = clickhouse_settings
+def io_manager_on(settings: ClickHouseSettings, **fields: object) -> ClickHouseIOManager:
+    """Build a ClickHouseIOManager on the engine of `settings`, with extra `fields`."""
     if settings.host:
         return ClickHouseIOManager(
             host=settings.host,
@@ -133,8 +148,15 @@ def clickhouse_io_manager(clickhouse_settings: ClickHouseSettings) -> ClickHouse
             username=settings.username,
             password=settings.password,
             compress=settings.compress,
+            **fields,
         )
-    return ClickHouseIOManager(path=settings.path)
+    return ClickHouseIOManager(path=settings.path, **fields)
+
+
+@pytest.fixture
+def clickhouse_io_manager(clickhouse_settings: ClickHouseSettings) -> ClickHouseIOManager:
+    """A ClickHouseIOManager on the engine under test."""
+    return io_manager_on(clickhouse_settings)
 
 
 @pytest.fixture

@@ -29,7 +29,10 @@ from vultr_pipeline.clickhouse.engine import (
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
 from vultr_pipeline.clickhouse.tables import staging_tables
 from vultr_pipeline_tests.clickhouse_fixtures import (
+    ACCOUNT_MONTH,
+    ACCOUNT_MONTH_SCHEMA,
     ChdbHttpServer,
+    io_manager_on,
     start_chdb_http,
     stop_process,
 )
@@ -42,20 +45,6 @@ pytest_plugins = [
 ]
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
-ACCOUNT_MONTH = dg.MultiPartitionsDefinition(
-    {
-        "account": dg.StaticPartitionsDefinition(["a", "b"]),
-        "month": dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2025-01-01"),
-    }
-)
-SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("account_id", "String"),
-        dg.TableColumn("billing_month", "Date"),
-        dg.TableColumn("id", "String"),
-        dg.TableColumn("amount", "Decimal(38, 10)"),
-    ]
-)
 JANUARY = dt.date(2024, 1, 1)
 BOTH_ACCOUNTS = {
     "dagster/asset_partition_range_start": "a|2024-01-01",
@@ -91,7 +80,7 @@ def streaming_asset(frames: Any) -> dg.AssetsDefinition:
         partitions_def=ACCOUNT_MONTH,
         backfill_policy=dg.BackfillPolicy.single_run(),
         metadata={
-            "dagster/column_schema": SCHEMA,
+            "dagster/column_schema": ACCOUNT_MONTH_SCHEMA,
             "partition_expr": {"account": "account_id", "month": "billing_month"},
         },
     )
@@ -103,16 +92,7 @@ def streaming_asset(frames: Any) -> dg.AssetsDefinition:
 
 def io_manager_for(settings: ClickHouseSettings) -> ClickHouseIOManager:
     """An IO manager that inserts every row on its own, so a write has many steps."""
-    if settings.host:
-        return ClickHouseIOManager(
-            host=settings.host,
-            port=settings.port,
-            username=settings.username,
-            password=settings.password,
-            compress=settings.compress,
-            chunk_rows=1,
-        )
-    return ClickHouseIOManager(path=settings.path, chunk_rows=1)
+    return io_manager_on(settings, chunk_rows=1)
 
 
 def write(settings: ClickHouseSettings, frames: Any) -> dg.ExecuteInProcessResult:

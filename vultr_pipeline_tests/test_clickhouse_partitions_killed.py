@@ -34,22 +34,13 @@ from vultr_pipeline.clickhouse.engine import (
 )
 from vultr_pipeline.clickhouse.io_manager import ClickHouseIOManager
 from vultr_pipeline.clickhouse.tables import staging_tables
-from vultr_pipeline_tests.clickhouse_fixtures import start_chdb_http, stop_process
+from vultr_pipeline_tests.clickhouse_fixtures import (
+    ACCOUNT_MONTH,
+    ACCOUNT_MONTH_SCHEMA,
+    start_chdb_http,
+    stop_process,
+)
 
-ACCOUNT_MONTH = dg.MultiPartitionsDefinition(
-    {
-        "account": dg.StaticPartitionsDefinition(["a", "b"]),
-        "month": dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2025-01-01"),
-    }
-)
-SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("account_id", "String"),
-        dg.TableColumn("billing_month", "Date"),
-        dg.TableColumn("id", "String"),
-        dg.TableColumn("amount", "Decimal(38, 10)"),
-    ]
-)
 PARTITION = "a|2024-01-01"
 OTHER_PARTITION = "b|2024-01-01"
 # Enough rows that converting and sending them takes a noticeable part of a second.
@@ -75,7 +66,7 @@ def partition_asset(rows: int, amount: str) -> dg.AssetsDefinition:
         key=["test_raw", "things"],
         partitions_def=ACCOUNT_MONTH,
         metadata={
-            "dagster/column_schema": SCHEMA,
+            "dagster/column_schema": ACCOUNT_MONTH_SCHEMA,
             "partition_expr": {"account": "account_id", "month": "billing_month"},
         },
     )
