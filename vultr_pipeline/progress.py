@@ -4,8 +4,8 @@
 when the run ends. `RunProgress` watches the instance from a background thread meanwhile: it
 finds the run created after it started, reads the run's planned steps from its execution plan,
 and counts the steps that succeeded, failed or were skipped. On a terminal it redraws one line,
-such as ``  default [##########----------] 21/43 steps``; when the output is not a terminal
-(a pipe, a CI log) it prints nothing, so logs stay free of carriage returns.
+such as ``  default [##########----------] 21/43 steps``. When the output is not a terminal,
+such as a pipe or a CI log, it prints nothing, so logs stay free of carriage returns.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from vultr_pipeline.progress import RunProgress, render_bar
 
 
 class Terminal(io.StringIO):
-    """Text output that says it is a terminal, as a user's shell is."""
+    """Text output that reports itself as a terminal, as a user's shell does."""
 
     def isatty(self) -> bool:
         return True
