@@ -225,9 +225,14 @@ def _recommendations(recommendations: pd.DataFrame, top: int) -> dict[str, Any]:
         }
         for row in rows[:top]
     ]
+    as_of = None
+    if not recommendations.empty and "snapshot_date" in recommendations.columns:
+        as_of = pd.to_datetime(recommendations["snapshot_date"]).max().strftime("%Y-%m-%d")
     return {
         "count": len(rows),
         "total_monthly_saving": cents(distinct_saving(recommendations)),
+        # Recommendations describe the latest snapshot, whatever month the report covers.
+        "as_of": as_of,
         "top": entries,
     }
 
@@ -404,7 +409,12 @@ def write_table(report: dict[str, Any], out: TextIO) -> None:
     """Write the report as readable text sections."""
     change = report["change_from_last_month"]
     percent = "n/a" if change["percent"] is None else f"{change['percent']:+} %"
-    basis = "forecast" if change["basis"] == "forecast" else "spend so far"
+    if change["basis"] == "forecast":
+        basis = "forecast"
+    elif report["month"] < dt.datetime.now(dt.UTC).strftime("%Y-%m"):
+        basis = "month's spend"
+    else:
+        basis = "spend so far"
     lines = [
         f"Vultr costs for {report['month']} (account: {report['account']}, USD)",
         f"  Spend in {report['month']}:        {report['spend']:>12}",
@@ -421,7 +431,8 @@ def write_table(report: dict[str, Any], out: TextIO) -> None:
     lines += _ranked_lines("Top resources", report["top_resources"], spend)
 
     savings = report["recommendations"]
-    lines += ["", f"Top recommendations ({savings['count']} in all, saving "
+    as_of = f" as of {savings['as_of']}" if savings["as_of"] else ""
+    lines += ["", f"Top recommendations{as_of} ({savings['count']} in all, saving "
               f"{savings['total_monthly_saving']} a month)"]  # fmt: skip
     for entry in savings["top"]:
         target = entry["resource_label"] or entry["resource_id"] or "-"

@@ -295,6 +295,7 @@ def test_report_json_recommendations(cost_tables, capsys):
     recommendations = json.loads(out)["recommendations"]
 
     assert recommendations["count"] == 2
+    assert recommendations["as_of"] == "2026-11-18"
     # 400.00 + 15.84 = 415.84 a month.
     assert recommendations["total_monthly_saving"] == "415.84"
     assert recommendations["top"][0]["kind"] == "stopped_instance_billed"
@@ -331,6 +332,13 @@ def test_report_closed_month_no_forecast(cost_tables, capsys):
     assert {"name": "unattributed", "amount": "20.00"} in report["top_regions"]
 
 
+def test_report_closed_month_text_says_month_spend(cost_tables, capsys):
+    _, out, _ = _run(capsys, "--month", "2026-10", "--account", "main")
+
+    assert "(n/a, month's spend)" in out
+    assert "spend so far" not in out
+
+
 def test_report_csv_rows(cost_tables, capsys):
     code, out, _ = _run(capsys, "--format", "csv", "--month", "2026-11", "--account", "main")
 
@@ -352,7 +360,7 @@ def test_report_table_text(cost_tables, capsys):
     assert "Vultr costs for 2026-11 (account: main, USD)" in out
     assert "715.84" in out
     assert "1216.00" in out
-    assert "Top recommendations (2 in all, saving 415.84 a month)" in out
+    assert "Top recommendations as of 2026-11-18 (2 in all, saving 415.84 a month)" in out
 
 
 def test_report_missing_tables(clickhouse_path, capsys):
