@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -120,6 +121,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         f"VULTR_API_URL={server.url} (Ctrl-C to stop)",
         flush=True,
     )
+    # A process started as a background job of a non-interactive shell inherits SIGINT as
+    # ignored, and Python then installs no KeyboardInterrupt handler; restore it, so Ctrl-C
+    # or a SIGINT from a test always stops the server.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
