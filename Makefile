@@ -15,7 +15,7 @@ demo: $(BIN)/.installed
 	$(BIN)/vultr-pipeline demo
 
 test: $(BIN)/.installed
-	$(BIN)/pytest --cov=vultr_pipeline --cov-report=term --cov-fail-under=80
+	$(BIN)/pytest -n 2 --cov=vultr_pipeline --cov-report=term --cov-fail-under=80
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check vultr_pipeline vultr_pipeline_tests
