@@ -158,13 +158,22 @@ def raw_results(
         output_name=RECORDS_OUTPUT,
         metadata={**_output_metadata(spec, frames.rows), "rejected_records": rejected, **extra},
     )
-    preview = markdown_preview(frames.rejects.drop(columns=["raw"]))
+    yield from _rejects_results(spec, frames.rejects)
+
+
+def _rejects_results(
+    spec: RecordSpec, rejects: pd.DataFrame
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Yield the rejects output of a raw asset and the result of its rejects check."""
     yield dg.Output(
-        frames.rejects,
+        rejects,
         output_name=REJECTS_OUTPUT,
-        metadata={"rejected_records": rejected, "preview": dg.MetadataValue.md(preview)},
+        metadata={
+            "rejected_records": dg.MetadataValue.int(len(rejects)),
+            "preview": dg.MetadataValue.md(markdown_preview(rejects.drop(columns=["raw"]))),
+        },
     )
-    yield _check_result(spec, frames.rejects)
+    yield _check_result(spec, rejects)
 
 
 def streamed_raw_results(
@@ -200,16 +209,7 @@ def streamed_raw_results(
             **extra,
         },
     )
-    rejected = pd.concat(rejects, ignore_index=True)
-    yield dg.Output(
-        rejected,
-        output_name=REJECTS_OUTPUT,
-        metadata={
-            "rejected_records": dg.MetadataValue.int(len(rejected)),
-            "preview": dg.MetadataValue.md(markdown_preview(rejected.drop(columns=["raw"]))),
-        },
-    )
-    yield _check_result(spec, rejected)
+    yield from _rejects_results(spec, pd.concat(rejects, ignore_index=True))
 
 
 def _metadata(spec: RecordSpec, partition_expr: dict[str, str]) -> dict[str, object]:
