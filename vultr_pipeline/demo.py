@@ -251,9 +251,9 @@ def serve_ui(home: Path, port: int) -> int:
     print(f"Dagster UI: http://127.0.0.1:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
     # dagster dev ignores signals sent to it alone when started from a script; its own process
     # group lets Ctrl-C stop it and its children together.
-    # A background job of a non-interactive shell starts with SIGINT ignored, which dagster
-    # dev would inherit; with a handler here, Ctrl-C reaches this process and the child gets
-    # the default disposition.
+    # A background job of a non-interactive shell starts with SIGINT ignored, and dagster dev
+    # would inherit that. With a handler here, Ctrl-C reaches this process, and the child
+    # starts with the default disposition.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     process = subprocess.Popen(command, start_new_session=True)
     try:

@@ -295,9 +295,9 @@ def _open_session(path: str) -> chdb.session.Session:
 def _open_when_unlocked(path: str, timeout: float) -> chdb.session.Session:
     """Open the directory, waiting up to `timeout` seconds while another process holds it.
 
-    A run holds the directory from its first read or write to its end, and a query holds it
-    while it runs, so a wait lets a query and a run, or two queued runs, take turns instead
-    of failing.
+    A run keeps the directory open from its first read or write to its end, and a query
+    keeps it open while it runs. A wait therefore lets a query and a run, or two queued
+    runs, take turns instead of failing.
     """
     deadline = time.monotonic() + timeout
     delay = 0.05

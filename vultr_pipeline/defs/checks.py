@@ -1,7 +1,7 @@
 """Asset checks that reconcile the billing tables, wrapping `vultr_pipeline.costs.reconcile`.
 
-The invoice check and the unique-key checks are blocking: when an invoice's items do not add up
-to its amount, or a raw table holds two rows with one key, the cost assets downstream do not
+The invoice check and the unique-key checks are blocking. When an invoice's items do not add up
+to its amount, or a raw table contains two rows with one key, the cost assets downstream do not
 run, because every figure they produce would inherit the gap or count a charge twice. The
 other checks report without stopping the run.
 """

@@ -121,9 +121,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         f"VULTR_API_URL={server.url} (Ctrl-C to stop)",
         flush=True,
     )
-    # A process started as a background job of a non-interactive shell inherits SIGINT as
-    # ignored, and Python then installs no KeyboardInterrupt handler; restore it, so Ctrl-C
-    # or a SIGINT from a test always stops the server.
+    # A background job of a non-interactive shell inherits SIGINT as ignored, so Python
+    # installs no KeyboardInterrupt handler. Installing it here lets Ctrl-C, or a test's
+    # SIGINT, stop the server.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()

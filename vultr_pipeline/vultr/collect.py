@@ -39,9 +39,9 @@ def collect_records(
     elif table == "invoice_items":
         # Several invoices are fetched at once behind the client's shared rate limiter, in
         # order, so the items stream out as they arrive. Up to twice the threads' invoices
-        # are held at a time, and a large account's invoices hold tens of thousands of items
-        # each, so fewer threads than the default bound the memory; four still keep 30
-        # requests per second going while each request takes up to about 130 ms.
+        # stay in memory at a time, and a large account's invoice contains tens of thousands
+        # of items. Fewer threads than the default therefore bound the memory. Four threads
+        # still reach 30 requests per second while each request takes up to about 130 ms.
         for invoice_id, items in api.iter_invoice_items_many(
             invoice_ids, max_workers=INVOICE_ITEM_WORKERS
         ):
